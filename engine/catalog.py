@@ -1,0 +1,170 @@
+"""The DuckDB catalog: views over a consistent snapshot of blocks and head.
+
+``samples`` (series_id, ts, value), ``series`` (series_id, metric, labels, min_ts, max_ts) and
+the friendlier ``metrics`` (metric, labels, timestamp, value, series_id, ts) are views over
+the Parquet files of a snapshot plus the head's Arrow tables, registered without copying.
+SQL is built with sqlglot expressions, never by pasting strings.
+
+When some block or head generation may repeat a (series, ts) that an older one holds, the
+``samples`` view keeps only the newest write (highest sequence number), so no reader ever
+sees two samples for one series and timestamp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import sqlglot.expressions as exp
+from promlake.engine.blocks import SAMPLES_SCHEMA, SERIES_SCHEMA, Block
+
+
+class ReadOnlySQLError(ValueError):
+    """A statement other than a query was sent to the read-only SQL surface."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a reader sees: blocks on disk plus the head's in-memory tables, frozen at once."""
+
+    root: Path
+    blocks: tuple[Block, ...]
+    head_samples: tuple[tuple[int, pa.Table], ...]  # (generation seq, samples)
+    head_series: pa.Table  # SERIES_SCHEMA rows for series only the head knows yet
+    dedup: bool
+    extra_views: dict[str, pa.Table] = field(default_factory=dict)
+
+    def files(self, kind: str) -> list[str]:
+        return [str(b.path(self.root, kind)) for b in self.blocks]
+
+
+_READ_ONLY_TYPES = {"SELECT", "EXPLAIN"}
+
+
+def connect(snap: Snapshot, *, sandbox: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the lake's views defined over ``snap``."""
+    con = duckdb.connect(":memory:")
+    for i, (_seq, table) in enumerate(snap.head_samples):
+        con.register(f"__head_samples_{i}", table)
+    con.register("__head_series", snap.head_series)
+    for name, table in snap.extra_views.items():
+        con.register(name, table)
+    con.execute(exp.Create(this=exp.to_table("samples"), kind="VIEW", expression=_samples_query(snap)).sql("duckdb"))
+    con.execute(exp.Create(this=exp.to_table("series"), kind="VIEW", expression=_series_query(snap)).sql("duckdb"))
+    con.execute(exp.Create(this=exp.to_table("metrics"), kind="VIEW", expression=_metrics_query()).sql("duckdb"))
+    if sandbox:
+        # Confine file access to the lake: user SQL may read the lake, nothing else. Writes
+        # are refused by statement type in run_read_only (allowed_directories alone would
+        # still let COPY write inside the lake).
+        root = str(snap.root.resolve()) + "/"
+        con.execute(exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.var("allowed_directories"), expression=exp.Array(expressions=[exp.Literal.string(root)])))]).sql("duckdb"))
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    return con
+
+
+def run_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
+    """Run exactly one read-only statement (SELECT/WITH/SHOW/DESCRIBE/SUMMARIZE/EXPLAIN)."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlySQLError(str(exc)) from exc
+    if len(statements) != 1:
+        raise ReadOnlySQLError(f"expected exactly one SQL statement, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in _READ_ONLY_TYPES:
+        raise ReadOnlySQLError(f"only queries are allowed here, not {kind} statements")
+    return con.sql(sql)
+
+
+def _read_parquet(files: list[str]) -> exp.Expression:
+    return exp.func(
+        "read_parquet",
+        exp.Array(expressions=[exp.Literal.string(f) for f in files]),
+        exp.Kwarg(this=exp.var("filename"), expression=exp.true()),
+    )
+
+
+def _empty(schema: pa.Schema) -> exp.Select:
+    """A typed, empty relation with the given columns (for a lake with no files yet)."""
+    cols = [
+        exp.cast(exp.null(), _duck_type(f.type)).as_(f.name) for f in schema
+    ]
+    return exp.select(*cols).where(exp.false())
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_map(t):
+        return "MAP(VARCHAR, VARCHAR)"
+    return {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR"}[str(t)]
+
+
+def _seq_of_filename() -> exp.Expression:
+    # Block files are named <12-digit seq>_..., so the newest write is the highest prefix.
+    name = exp.func("parse_filename", exp.column("filename"))
+    return exp.cast(exp.func("substr", name, exp.Literal.number(1), exp.Literal.number(12)), "BIGINT")
+
+
+def _samples_query(snap: Snapshot) -> exp.Expression:
+    cols = ["series_id", "ts", "value"]
+    parts: list[exp.Select] = []
+    files = snap.files("samples")
+    if files:
+        parts.append(exp.select(*cols, _seq_of_filename().as_("seq")).from_(_read_parquet(files)))
+    for i, (seq, _t) in enumerate(snap.head_samples):
+        parts.append(exp.select(*cols, exp.Literal.number(seq).as_("seq")).from_(f"__head_samples_{i}"))
+    if not parts:
+        return _empty(SAMPLES_SCHEMA)
+    union: exp.Expression = parts[0]
+    for p in parts[1:]:
+        union = exp.union(union, p, distinct=False)
+    if not snap.dedup:
+        return exp.select(*cols).from_(exp.paren(union).as_("u") if len(parts) > 1 else union.subquery("u"))
+    newest = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[exp.column("series_id"), exp.column("ts")],
+        order=exp.Order(expressions=[exp.Ordered(this=exp.column("seq"), desc=True)]),
+    )
+    return (
+        exp.select(*cols)
+        .from_(union.subquery("u"))
+        .qualify(exp.EQ(this=newest, expression=exp.Literal.number(1)))
+    )
+
+
+def _series_query(snap: Snapshot) -> exp.Expression:
+    cols = [f.name for f in SERIES_SCHEMA]
+    head = exp.select(*cols).from_("__head_series")
+    files = snap.files("series")
+    union: exp.Expression = head
+    if files:
+        union = exp.union(exp.select(*cols).from_(_read_parquet(files)), head, distinct=False)
+    # A series appears in one series file per block it has samples in; its labels never change.
+    return (
+        exp.select(
+            exp.column("series_id"),
+            exp.func("any_value", exp.column("metric")).as_("metric"),
+            exp.func("any_value", exp.column("labels")).as_("labels"),
+            exp.Min(this=exp.column("min_ts")).as_("min_ts"),
+            exp.Max(this=exp.column("max_ts")).as_("max_ts"),
+        )
+        .from_(union.subquery("s"))
+        .group_by("series_id")
+    )
+
+
+def _metrics_query() -> exp.Expression:
+    return (
+        exp.select(
+            exp.column("metric", "r"),
+            exp.column("labels", "r"),
+            exp.func("epoch_ms", exp.column("ts", "s")).as_("timestamp"),
+            exp.column("value", "s"),
+            exp.column("series_id", "s"),
+            exp.column("ts", "s"),
+        )
+        .from_(exp.to_table("samples").as_("s"))
+        .join(exp.to_table("series").as_("r"), using=["series_id"])
+    )

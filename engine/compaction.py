@@ -1,0 +1,241 @@
+"""Compaction and retention of Parquet blocks.
+
+Flushes leave many small level-0 blocks. Compaction merges, within one day partition:
+- a trailing run of at least ``l0_trigger`` consecutive level-0 blocks into one level-1 block;
+- every block of a day that is over (older than ``day_grace``) into one level-2 block.
+Merged inputs are always consecutive in sequence order, and the output takes the highest
+input sequence number, so "newest write wins" gives the same answer before and after a merge.
+The output is sorted by (series_id, ts) and keeps only the newest write of a (series, ts).
+Work is done per series-id range, so memory stays bounded whatever the size of a day.
+
+A merged block records its inputs in its Parquet metadata; if the process dies after writing
+it but before deleting them, ``recover`` finishes the job at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlglot.expressions as exp
+from promlake.engine import blocks as blk
+from promlake.engine.blocks import Block
+
+log = logging.getLogger(__name__)
+
+SOURCES_KEY = b"promlake.sources"
+# Rows per merge step: bounds compaction memory (~24 bytes a row before encoding).
+CHUNK_ROWS = 8_000_000
+
+
+@dataclass(frozen=True)
+class CompactionPolicy:
+    l0_trigger: int = 8
+    day_grace_ms: int = 3_600_000
+
+
+def plan(blocks: Iterable[Block], now_ms: int, policy: CompactionPolicy) -> list[list[Block]]:
+    """Groups of blocks to merge, each group consecutive in sequence order within one day."""
+    by_day: dict[str, list[Block]] = defaultdict(list)
+    for b in blocks:
+        by_day[b.day].append(b)
+    groups = []
+    for day, bs in sorted(by_day.items()):
+        bs.sort()
+        day_over = blk.day_start(day) + blk.DAY_MS + policy.day_grace_ms <= now_ms
+        if day_over:
+            if len(bs) > 1:
+                groups.append(bs)
+            continue
+        run: list[Block] = []
+        for b in reversed(bs):
+            if b.level != 0:
+                break
+            run.append(b)
+        if len(run) >= policy.l0_trigger:
+            groups.append(sorted(run))
+    return groups
+
+
+def merge(root: Path, inputs: list[Block], whole_day: bool) -> Block:
+    """Merge consecutive blocks of one day into one; returns the new block (inputs removed)."""
+    day = inputs[0].day
+    level = 2 if whole_day else 1
+    out = Block(
+        seq=max(b.seq for b in inputs),
+        level=level,
+        mint=min(b.mint for b in inputs),
+        maxt=max(b.maxt for b in inputs),
+        day=day,
+        # A whole day merged holds every write of that day: nothing older can overlap it.
+        overlaps=(not whole_day) and any(b.overlaps for b in inputs),
+    )
+    con = duckdb.connect(":memory:")
+    try:
+        _merge_series(con, root, inputs, out)
+        _merge_exemplars(con, root, inputs, out)
+        _merge_samples(con, root, inputs, out)
+    finally:
+        con.close()
+    for b in inputs:
+        if b != out:
+            blk.remove_block(root, b)
+    return out
+
+
+def _existing(root: Path, inputs: list[Block], kind: str) -> list[str]:
+    return [str(p) for b in inputs if (p := b.path(root, kind)).exists()]
+
+
+def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
+    files = _existing(root, inputs, "samples")
+    total = sum(pq.read_metadata(f).num_rows for f in files)
+    dedup = any(b.overlaps for b in inputs)
+    sids = _series_ids(con, root, inputs)
+    bounds = _split(sids, math.ceil(total / CHUNK_ROWS) if total else 1)
+    meta = {SOURCES_KEY: json.dumps([b.name for b in inputs]).encode(), b"promlake.format": blk.FORMAT_VERSION.encode()}
+    schema = blk.SAMPLES_SCHEMA.with_metadata(meta)
+    path = out.path(root, "samples")
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opts = dict(blk._SAMPLES_WRITE_OPTIONS)
+    with pq.ParquetWriter(tmp, schema, **opts) as writer:  # type: ignore[arg-type]
+        for lo, hi in bounds:
+            q = _chunk_query(files, lo, hi, dedup)
+            for batch in con.sql(q.sql("duckdb")).to_arrow_reader(blk.SAMPLES_ROW_GROUP):
+                writer.write_batch(batch.cast(schema), row_group_size=blk.SAMPLES_ROW_GROUP)
+    blk.publish(tmp, path)
+
+
+def _chunk_query(files: list[str], lo: int, hi: int, dedup: bool) -> exp.Select:
+    src = exp.func(
+        "read_parquet",
+        exp.Array(expressions=[exp.Literal.string(f) for f in files]),
+        exp.Kwarg(this=exp.var("filename"), expression=exp.true()),
+    )
+    q = (
+        exp.select("series_id", "ts", "value")
+        .from_(src)
+        .where(exp.Between(this=exp.column("series_id"), low=exp.Literal.number(lo), high=exp.Literal.number(hi)))
+        .order_by("series_id", "ts")
+    )
+    if dedup:
+        seq = exp.cast(
+            exp.func("substr", exp.func("parse_filename", exp.column("filename")), exp.Literal.number(1), exp.Literal.number(12)),
+            "BIGINT",
+        )
+        newest = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[exp.column("series_id"), exp.column("ts")],
+            order=exp.Order(expressions=[exp.Ordered(this=seq, desc=True)]),
+        )
+        q = q.qualify(exp.EQ(this=newest, expression=exp.Literal.number(1)))
+    return q
+
+
+def _series_ids(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block]) -> np.ndarray:
+    files = _existing(root, inputs, "series")
+    if not files:
+        return np.empty(0, np.int64)
+    t = pq.read_table(files, columns=["series_id"]) if len(files) == 1 else pa.concat_tables(
+        [pq.read_table(f, columns=["series_id"]) for f in files]
+    )
+    return np.unique(t.column("series_id").to_numpy())
+
+
+def _split(sids: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Cover the whole int64 range with ``parts`` ranges holding about equal numbers of series."""
+    lo_all, hi_all = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    if parts <= 1 or len(sids) < parts:
+        return [(lo_all, hi_all)]
+    cuts = sids[np.linspace(0, len(sids), parts, endpoint=False, dtype=np.int64)[1:]]
+    edges = [lo_all, *[int(c) for c in cuts]]
+    return [(edges[i], (edges[i + 1] - 1) if i + 1 < len(edges) else hi_all) for i in range(len(edges))]
+
+
+def _merge_series(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
+    files = _existing(root, inputs, "series")
+    if not files:
+        return
+    src = exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(f) for f in files]))
+    q = (
+        exp.select(
+            "series_id",
+            exp.func("any_value", exp.column("metric")).as_("metric"),
+            exp.func("any_value", exp.column("labels")).as_("labels"),
+            exp.Min(this=exp.column("min_ts")).as_("min_ts"),
+            exp.Max(this=exp.column("max_ts")).as_("max_ts"),
+        )
+        .from_(src)
+        .group_by("series_id")
+        .order_by("series_id")
+    )
+    blk.write_series(con.sql(q.sql("duckdb")).to_arrow_table(), out.path(root, "series"))
+
+
+def _merge_exemplars(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
+    files = _existing(root, inputs, "exemplars")
+    if not files:
+        return
+    src = exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(f) for f in files]))
+    q = exp.select("series_id", "ts", "value", "labels").from_(src).order_by("series_id", "ts")
+    blk.write_exemplars(con.sql(q.sql("duckdb")).to_arrow_table(), out.path(root, "exemplars"))
+
+
+def recover(root: Path, blocks: list[Block]) -> list[Block]:
+    """Finish merges a crash interrupted: drop inputs that a merged block already contains."""
+    present = {(b.day, b.name): b for b in blocks}
+    dropped: set[Block] = set()
+    for b in blocks:
+        if b.level == 0:
+            continue
+        try:
+            meta = pq.read_schema(b.path(root, "samples")).metadata or {}
+        except (OSError, pa.ArrowException):
+            continue
+        for name in json.loads(meta.get(SOURCES_KEY, b"[]")):
+            src = present.get((b.day, name))
+            if src is not None and src != b:
+                log.info("removing block %s/%s already merged into %s", b.day, name, b.name)
+                blk.remove_block(root, src)
+                dropped.add(src)
+    return [b for b in blocks if b not in dropped]
+
+
+def retention_victims(
+    blocks: list[Block], sizes: dict[Block, int], newest_ms: int, keep_ms: int | None, keep_bytes: int | None
+) -> list[Block]:
+    """Blocks to delete: whole days entirely older than the time limit, then the oldest days
+    until the total size fits (Prometheus also deletes whole blocks, oldest first)."""
+    by_day: dict[str, list[Block]] = defaultdict(list)
+    for b in blocks:
+        by_day[b.day].append(b)
+    victims: list[Block] = []
+    days = sorted(by_day)
+    if keep_ms is not None:
+        cutoff = newest_ms - keep_ms
+        for d in days:
+            if max(b.maxt for b in by_day[d]) < cutoff:
+                victims.extend(by_day[d])
+    if keep_bytes is not None:
+        total = sum(sizes.get(b, 0) for b in blocks if b not in victims)
+        for d in days:
+            if total <= keep_bytes:
+                break
+            # Never delete the newest day by size alone: it is where the head flushes to.
+            if d == days[-1]:
+                break
+            for b in by_day[d]:
+                if b not in victims:
+                    victims.append(b)
+                    total -= sizes.get(b, 0)
+    return victims

@@ -1,0 +1,107 @@
+"""The series index: every series the lake knows, answering label matchers without a scan.
+
+It holds, for each series id, a collision check hash, the newest timestamp already flushed
+to Parquet, and the labels in long form (series_id, name, value) for the matchers of
+``matchers.select_series``. All lookups are numpy binary searches over sorted arrays.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from promlake.engine.errors import SeriesCollisionError
+from promlake.engine.labels import LABEL_TABLE_SCHEMA
+from promlake.engine.matchers import LabelMatcher, select_series
+
+NO_TS = np.iinfo(np.int64).min
+
+
+class SeriesIndex:
+    """Sorted arrays of known series, grown by merging (never by re-sorting everything)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sids = np.empty(0, np.int64)
+        self.checks = np.empty(0, np.int64)
+        self.flushed_max = np.empty(0, np.int64)
+        self._label_parts: list[pa.Table] = []
+        self._labels: pa.Table | None = LABEL_TABLE_SCHEMA.empty_table()
+
+    def __len__(self) -> int:
+        return len(self.sids)
+
+    def positions(self, sids: np.ndarray) -> np.ndarray:
+        """Index of each id in ``self.sids``, or -1 for an unknown id."""
+        pos = np.searchsorted(self.sids, sids)
+        pos_c = np.minimum(pos, max(len(self.sids) - 1, 0))
+        found = (pos < len(self.sids)) & (self.sids[pos_c] == sids) if len(self.sids) else np.zeros(len(sids), bool)
+        return np.where(found, pos, -1)
+
+    def check(self, sids: np.ndarray, checks: np.ndarray) -> np.ndarray:
+        """Refuse id collisions; return the mask of ids not yet known."""
+        # Within the batch: the same id with two different label sets.
+        order = np.lexsort((checks, sids))
+        s, c = sids[order], checks[order]
+        clash = (s[1:] == s[:-1]) & (c[1:] != c[:-1])
+        if clash.any():
+            raise SeriesCollisionError(
+                f"series id collision: two label sets hash to {int(s[1:][clash][0])}; refusing the append"
+            )
+        pos = self.positions(sids)
+        known = pos >= 0
+        if known.any() and (self.checks[pos[known]] != checks[known]).any():
+            bad = sids[known][self.checks[pos[known]] != checks[known]][0]
+            raise SeriesCollisionError(
+                f"series id collision: a new label set hashes to the id of a stored series ({int(bad)}); refusing the append"
+            )
+        return ~known
+
+    def add(self, sids: np.ndarray, checks: np.ndarray, labels: pa.Table, flushed_max: np.ndarray | None = None) -> None:
+        """Add series not yet known (callers pass only new ids, each once)."""
+        if len(sids) == 0:
+            return
+        sids, first = np.unique(sids, return_index=True)
+        checks = checks[first]
+        fmax = np.full(len(sids), NO_TS, np.int64) if flushed_max is None else flushed_max[first]
+        with self._lock:
+            at = np.searchsorted(self.sids, sids)
+            self.sids = np.insert(self.sids, at, sids)
+            self.checks = np.insert(self.checks, at, checks)
+            self.flushed_max = np.insert(self.flushed_max, at, fmax)
+            self._label_parts.append(labels)
+            self._labels = None
+
+    def note_flushed(self, sids: np.ndarray, max_ts: np.ndarray) -> None:
+        """Record the newest flushed timestamp per series (for overlap detection)."""
+        pos = self.positions(sids)
+        ok = pos >= 0
+        with self._lock:
+            np.maximum.at(self.flushed_max, pos[ok], max_ts[ok])
+
+    def overlaps_flushed(self, sids: np.ndarray, ts: np.ndarray) -> bool:
+        """True when some sample is not newer than what is already in Parquet for its series."""
+        pos = self.positions(sids)
+        ok = pos >= 0
+        return bool((ts[ok] <= self.flushed_max[pos[ok]]).any())
+
+    def labels(self) -> pa.Table:
+        with self._lock:
+            if self._labels is None:
+                parts = [LABEL_TABLE_SCHEMA.empty_table(), *self._label_parts]
+                self._labels = pa.concat_tables(parts).combine_chunks()
+                self._label_parts = [self._labels]
+            return self._labels
+
+    def select(self, matchers: Sequence[LabelMatcher]) -> np.ndarray:
+        """Sorted ids of the series matching every matcher."""
+        return select_series(self.labels(), self.sids, matchers)
+
+    def labels_of(self, sids: np.ndarray) -> pa.Table:
+        """The label rows of the given series (long form)."""
+        table = self.labels()
+        mask = pc.is_in(table.column("series_id"), value_set=pa.array(np.asarray(sids, np.int64)))
+        return table.filter(mask)

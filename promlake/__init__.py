@@ -1,0 +1,23 @@
+"""promlake: a Prometheus-compatible monitoring server on an open columnar lake.
+
+>>> import promlake
+>>> lake = promlake.open("data")          # doctest: +SKIP
+>>> lake.sql("SELECT count(*) FROM samples")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from promlake.engine.lake import Lake
+
+__version__ = "0.1.0"
+
+
+def open(path: str | os.PathLike[str], *, readonly: bool = False, **options: Any) -> Lake:
+    """Open (or create) the lake at ``path``; ``readonly=True`` reads a lake another process writes."""
+    return Lake(path, readonly=readonly, **options)
+
+
+__all__ = ["Lake", "__version__", "open"]
