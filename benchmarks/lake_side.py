@@ -1,0 +1,185 @@
+"""promlake's side of the storage benchmark, run in a process of its own so its RSS is its own.
+
+``python -m benchmarks.lake_side ram|ingest --spec '<json>' --dir DIR`` prints one JSON object.
+
+- ``ram``: a fresh lake's head takes the last hour of the data; RSS (after ``gc.collect()``) before
+  and after, per head series. The data is generated batch by batch inside the loop and dropped,
+  so what stays resident is what the lake keeps.
+- ``ingest``: all the data in time order through ``Appender.append``/``commit`` (only those calls
+  are timed, not generation), flushing the head every 2h of data like Prometheus cuts blocks; then
+  flush, compact, and the bytes of the Parquet under ``samples/`` and ``series/``, and a check that
+  ``count(*)`` of the samples view is what was generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks.datagen import HOUR_MS, Batch, Generator, LabelSet, Spec
+
+
+def _rss() -> int:
+    gc.collect()
+    return int(psutil.Process().memory_info().rss)
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
+
+
+class _Batches:
+    """SeriesBatch per generated batch: fresh each time (labels decoded per request, as in
+    remote write) or, with ``reuse``, one per active set (like Prometheus's scrape cache)."""
+
+    def __init__(self, reuse: bool) -> None:
+        from promlake.engine import SeriesBatch
+
+        self.cls = SeriesBatch
+        self.reuse = reuse
+        self.cache: tuple[LabelSet, Any] | None = None
+
+    def of(self, labels: LabelSet) -> Any:
+        if self.reuse and self.cache is not None and self.cache[0] is labels:
+            return self.cache[1]
+        sb = self.cls.from_arrow(labels.label_series, labels.names, labels.values, labels.n_series)
+        self.cache = (labels, sb) if self.reuse else None
+        return sb
+
+
+def _append(lake: Any, maker: _Batches, b: Batch) -> float:
+    t0 = time.perf_counter()
+    app = lake.appender()
+    app.append(maker.of(b.labels), b.series_index, b.ts, b.values)
+    app.commit()
+    return time.perf_counter() - t0
+
+
+def measure_ram(spec: Spec, lake_dir: Path, window_hours: float, rounds_per_batch: int, reuse: bool) -> dict[str, Any]:
+    import promlake
+
+    gen = Generator(spec)
+    window_rounds = min(spec.rounds, round(window_hours * HOUR_MS / spec.interval_ms))
+    batches: Iterator[Batch] = gen.batches(rounds_per_batch, from_round=spec.rounds - window_rounds)
+    first: Batch | None = next(batches)  # generates (and frees) everything before the window
+    maker = _Batches(reuse)
+    with promlake.open(lake_dir) as lake:
+        rss_idle = _rss()
+        n = 0
+        seconds = 0.0
+        while first is not None:
+            seconds += _append(lake, maker, first)
+            n += first.n_samples
+            first = next(batches, None)
+        maker.cache = None
+        rss_after = _rss()
+        stats = lake.stats()
+        head_series = stats["head_series"]
+        return {
+            "window_hours": window_rounds * spec.interval_ms / HOUR_MS,
+            "samples": n,
+            "head_series": head_series,
+            "head_samples": stats["head_samples"],
+            "head_bytes_reported": stats.get("head_bytes"),
+            "rss_idle": rss_idle,
+            "rss_after": rss_after,
+            "peak_rss": _peak_rss(),
+            "append_seconds": seconds,
+            "samples_per_second": n / seconds if seconds else None,
+            "ram_per_series": (rss_after - rss_idle) / head_series,
+            "rss_per_series": rss_after / head_series,
+        }
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
+
+
+def measure_ingest(spec: Spec, lake_dir: Path, rounds_per_batch: int, reuse: bool,
+                   flush_every_hours: float = 2.0) -> dict[str, Any]:
+    import promlake
+
+    gen = Generator(spec)
+    maker = _Batches(reuse)
+    append_s = flush_s = 0.0
+    n = n_batches = flushes = 0
+    flush_every = int(flush_every_hours * HOUR_MS)
+    next_flush = spec.start_ms + flush_every
+    t_all = time.perf_counter()
+    with promlake.open(lake_dir) as lake:
+        for b in gen.batches(rounds_per_batch):
+            append_s += _append(lake, maker, b)
+            n += b.n_samples
+            n_batches += 1
+            if b.ts[-1] >= next_flush:
+                t0 = time.perf_counter()
+                lake.flush()
+                flush_s += time.perf_counter() - t0
+                flushes += 1
+                next_flush += flush_every
+        t0 = time.perf_counter()
+        lake.flush()
+        flush_s += time.perf_counter() - t0
+        wall = time.perf_counter() - t_all
+        t0 = time.perf_counter()
+        compacted = lake.compact()
+        compact_s = time.perf_counter() - t0
+        counted = int(lake.sql("SELECT count(*) AS n FROM samples")["n"][0])
+        series = int(lake.sql("SELECT count(DISTINCT series_id) AS n FROM series")["n"][0])
+        stats = lake.stats()
+    if counted != n:
+        raise AssertionError(f"the lake holds {counted} samples, {n} were appended")
+    samples_bytes, series_bytes = _tree_bytes(lake_dir / "samples"), _tree_bytes(lake_dir / "series")
+    other = {p.name: _tree_bytes(p) for p in lake_dir.iterdir() if p.is_dir() and p.name not in ("samples", "series")}
+    return {
+        "samples": n,
+        "series": series,
+        "batches": n_batches,
+        "reuse_series_batches": reuse,
+        "append_seconds": append_s,
+        "samples_per_second": n / append_s,
+        "flushes": flushes + 1,
+        "flush_seconds": flush_s,
+        "samples_per_second_with_flushes": n / (append_s + flush_s),
+        "wall_seconds_incl_generation": wall,
+        "compact_seconds": compact_s,
+        "compactions": len(compacted),
+        "blocks": stats.get("blocks"),
+        "bytes": samples_bytes + series_bytes,
+        "samples_bytes": samples_bytes,
+        "series_bytes": series_bytes,
+        "other_dir_bytes": other,
+        "bytes_per_sample": (samples_bytes + series_bytes) / n,
+        "peak_rss": _peak_rss(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["ram", "ingest"])
+    ap.add_argument("--spec", required=True, help="JSON of datagen.Spec fields")
+    ap.add_argument("--dir", required=True, type=Path)
+    ap.add_argument("--rounds-per-batch", type=int, default=1)
+    ap.add_argument("--window-hours", type=float, default=1.0)
+    ap.add_argument("--reuse-series", action="store_true")
+    a = ap.parse_args(argv)
+    spec = Spec(**json.loads(a.spec))
+    if a.mode == "ram":
+        out = measure_ram(spec, a.dir, a.window_hours, a.rounds_per_batch, a.reuse_series)
+    else:
+        out = measure_ingest(spec, a.dir, a.rounds_per_batch, a.reuse_series)
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from promlake.cli import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""The ``promlake`` command: serve, sql, check (verbs mirror promtool where it has them)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+
+from promlake import __version__
+from promlake import config as cfg
+from promlake.promql2sql.durations import DurationError, parse_duration
+
+_SIZE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
+_SIZE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50, "EB": 1 << 60}
+
+
+def parse_size(text: str) -> int:
+    """Prometheus's byte sizes (``512MB``, ``1GB``; powers of 1024)."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: want e.g. 512MB or 10GB")
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+def duration_ms(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _flag(p: argparse.ArgumentParser, name: str, **kw: object) -> None:
+    p.add_argument(f"--{name}", dest=name.replace(".", "_").replace("-", "_"), **kw)  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="promlake", description="A Prometheus-compatible server on an open Parquet lake.")
+    parser.add_argument("--version", action="version", version=f"promlake {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _flag(serve, "config.file", default=None, help="prometheus.yml (default: an embedded config that records promlake's own metrics)")
+    _flag(serve, "storage.path", default="data/", help="the lake directory")
+    # Prometheus's own name for the same thing, so existing unit files keep working.
+    _flag(serve, "storage.tsdb.path", default=None, help=argparse.SUPPRESS)
+    _flag(serve, "web.listen-address", default="0.0.0.0:9090")
+    _flag(serve, "storage.retention.time", type=duration_ms, default=None, help="how long to keep samples (default 15d)")
+    _flag(serve, "storage.tsdb.retention.time", type=duration_ms, default=None, help=argparse.SUPPRESS)
+    _flag(serve, "storage.retention.size", type=parse_size, default=None, help="maximum bytes of blocks, e.g. 10GB")
+    _flag(serve, "storage.tsdb.retention.size", type=parse_size, default=None, help=argparse.SUPPRESS)
+    _flag(serve, "storage.head.flush-interval", type=duration_ms, default=duration_ms("2m"), help="how often the head is written to Parquet")
+    _flag(serve, "storage.compaction-interval", type=duration_ms, default=duration_ms("1m"))
+    _flag(serve, "storage.wal.fsync", choices=["segment", "always"], default="segment", help="fsync on every commit, or when a WAL segment closes")
+    _flag(serve, "web.enable-lifecycle", action="store_true", help="enable /-/reload and /-/quit")
+    _flag(serve, "web.enable-admin-api", action="store_true")
+    _flag(serve, "web.enable-remote-write-receiver", action="store_true", help="accepted for compatibility; remote write is always on")
+    _flag(serve, "no-self-metrics", action="store_true", help="do not record promlake's own metrics into the lake")
+    _flag(serve, "log.level", choices=["debug", "info", "warn", "error"], default="info")
+
+    sql = sub.add_parser("sql", help="run SQL over a lake (views: samples, series, metrics)")
+    _flag(sql, "storage.path", default="data/")
+    _flag(sql, "format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument("query")
+
+    check = sub.add_parser("check", help="check configuration files")
+    check_sub = check.add_subparsers(dest="what", required=True)
+    check_config = check_sub.add_parser("config", help="check prometheus.yml files")
+    check_config.add_argument("files", nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "sql":
+        return _sql(args)
+    if args.command == "check":
+        return _check_config(args.files)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from promlake.engine.errors import StorageError
+    from promlake.server import ServeOptions, Server
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper().replace("WARN", "WARNING")),
+        format="ts=%(asctime)s level=%(levelname)s caller=%(name)s msg=%(message)r",
+    )
+    retention_ms = args.storage_retention_time or args.storage_tsdb_retention_time
+    retention_bytes = args.storage_retention_size or args.storage_tsdb_retention_size
+    if retention_ms is None and retention_bytes is None:
+        retention_ms = duration_ms("15d")  # Prometheus's default when neither is set
+    opts = ServeOptions(
+        config_file=args.config_file,
+        storage_path=args.storage_tsdb_path or args.storage_path,
+        listen_address=args.web_listen_address,
+        retention_ms=retention_ms,
+        retention_bytes=retention_bytes,
+        enable_lifecycle=args.web_enable_lifecycle,
+        enable_admin_api=args.web_enable_admin_api,
+        flush_interval_ms=args.storage_head_flush_interval,
+        compaction_interval_ms=args.storage_compaction_interval,
+        wal_fsync=args.storage_wal_fsync,
+        record_self=not args.no_self_metrics,
+        flags={k.replace("_", "."): str(v) for k, v in vars(args).items()},
+    )
+    try:
+        server = Server(opts)
+    except cfg.ConfigError as exc:
+        print(f"promlake: error loading config: {exc}", file=sys.stderr)
+        return 1
+    except StorageError as exc:
+        print(f"promlake: opening storage failed: {exc}", file=sys.stderr)
+        return 1
+    server.run()
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import promlake
+    from promlake.engine.catalog import ReadOnlySQLError
+    from promlake.engine.errors import StorageError
+
+    try:
+        lake = promlake.open(args.storage_path, readonly=True)
+    except StorageError as exc:
+        print(f"promlake sql: {exc}", file=sys.stderr)
+        return 1
+    try:
+        df = lake.sql(args.query)
+    except (ReadOnlySQLError, Exception) as exc:  # duckdb errors are plain Exceptions subclasses
+        print(f"promlake sql: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        lake.close()
+    if args.format == "csv":
+        sys.stdout.write(df.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(df.write_json() + "\n")
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=80):
+            print(df)
+    return 0
+
+
+def _check_config(files: list[str]) -> int:
+    status = 0
+    for f in files:
+        print(f"Checking {f}")
+        try:
+            c = cfg.load_file(f)
+        except cfg.ConfigError as exc:
+            print(f"  FAILED: {exc}")
+            status = 1
+            continue
+        print(f"  SUCCESS: {len(c.rule_files)} rule files found")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The lake is a public format: plain DuckDB (no promlake code) reads what promlake wrote."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import duckdb
+import numpy as np
+import xxhash
+
+import promlake
+from promlake.engine import SeriesBatch
+
+DAY = 86_400_000
+
+
+def _write_lake(path, *, overlap: bool) -> None:
+    lake = promlake.open(path)
+    batch = SeriesBatch.from_dicts(
+        [{"__name__": "up", "job": "node", "instance": "a"}, {"__name__": "up", "job": "api", "instance": "b"}]
+    )
+    app = lake.appender()
+    ts = np.array([DAY - 1000, DAY - 1000, DAY + 1000, DAY + 1000])
+    app.append(batch, np.array([0, 1, 0, 1]), ts, np.array([1.0, 0.0, 1.0, 1.0]))
+    app.commit()
+    lake.flush()
+    if overlap:
+        app = lake.appender()
+        app.append(batch, np.array([0]), np.array([DAY + 1000]), np.array([7.0]))
+        app.commit()
+    lake.close()
+
+
+def test_plain_duckdb_recipe_reads_samples_with_labels(tmp_path):
+    _write_lake(tmp_path, overlap=False)
+    files = list((tmp_path / "samples").glob("day=*/*.parquet"))
+    assert {f.parent.name for f in files} == {"day=1970-01-01", "day=1970-01-02"}
+    assert not any(f.name.endswith("_x.parquet") for f in files)
+    rows = duckdb.sql(
+        f"""
+        SELECT s.labels['instance'] AS inst, p.ts, p.value, p.day
+        FROM read_parquet('{tmp_path}/samples/*/*.parquet', hive_partitioning = true) AS p
+        JOIN (SELECT series_id, any_value(metric) AS metric, any_value(labels) AS labels
+              FROM read_parquet('{tmp_path}/series/*/*.parquet') GROUP BY series_id) AS s
+        USING (series_id)
+        WHERE s.metric = 'up' AND s.labels['job'] = 'node'
+        ORDER BY p.ts
+        """
+    ).fetchall()
+    inst = [r[0] if isinstance(r[0], str) else r[0][0] for r in rows]
+    assert inst == ["a", "a"]
+    assert [(r[1], r[2]) for r in rows] == [(DAY - 1000, 1.0), (DAY + 1000, 1.0)]
+    assert str(rows[0][3]) == "1970-01-01"
+
+
+def test_overlapping_block_is_marked_and_newest_write_recipe_is_exact(tmp_path):
+    _write_lake(tmp_path, overlap=True)
+    names = [f.name for f in (tmp_path / "samples").glob("day=*/*.parquet")]
+    assert any(re.match(r"^\d{12}_L0_-?\d+_-?\d+_x\.parquet$", n) for n in names)
+    rows = duckdb.sql(
+        f"""
+        SELECT series_id, ts, value
+        FROM read_parquet('{tmp_path}/samples/*/*.parquet', filename = true)
+        QUALIFY row_number() OVER (PARTITION BY series_id, ts
+                                   ORDER BY parse_filename(filename)[1:12]::BIGINT DESC) = 1
+        """
+    ).fetchall()
+    assert len(rows) == 4
+    assert sorted(r[2] for r in rows if r[1] == DAY + 1000) == [1.0, 7.0]
+
+
+def test_series_id_is_xxh64_of_the_documented_canonical_bytes(tmp_path):
+    _write_lake(tmp_path, overlap=False)
+    rows = duckdb.sql(f"SELECT DISTINCT series_id, labels FROM read_parquet('{tmp_path}/series/*/*.parquet')").fetchall()
+    for sid, labels in rows:
+        items = sorted(labels.items(), key=lambda kv: kv[0].encode())
+        canon = b"\xff".join(k.encode() + b"\xff" + v.encode() for k, v in items)
+        assert sid == np.uint64(xxhash.xxh64_intdigest(canon)).astype(np.int64)
+
+
+def test_samples_files_carry_the_format_version_and_encodings(tmp_path):
+    _write_lake(tmp_path, overlap=False)
+    assert json.loads((tmp_path / "promlake.json").read_text())["format"] == "1"
+    f = next((tmp_path / "samples").glob("day=*/*.parquet"))
+    meta = duckdb.sql(f"SELECT key, value FROM parquet_kv_metadata('{f}')").fetchall()
+    assert (b"promlake.format", b"1") in meta
+    enc = dict(
+        duckdb.sql(f"SELECT path_in_schema, encodings FROM parquet_metadata('{f}')").fetchall()
+    )
+    assert "DELTA_BINARY_PACKED" in enc["ts"]
+    assert "BYTE_STREAM_SPLIT" in enc["value"]
