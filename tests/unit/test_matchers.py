@@ -176,16 +176,35 @@ def test_bad_operator_and_direct_construction() -> None:
 
 NAMES = ["__name__", "job", "env", "i"]
 VALUES = ["up", "api", "db", "a", "ab", "x", "é", "Ω", "a\nb", "\n", "API", "1", "k"]
-PATTERNS = ["", ".*", ".+", "a.*", ".*b", "a|b|ab", "api|db", "(?i)api", "[^a]*", "a.b", ".",
-            r"\Qa\E.*", "up|", "(a|b)+", r"\d", "é|Ω", "(?s:.)+", "(?-s:.)*", "[[:alpha:]]+", "k"]
+PATTERNS = [
+    "",
+    ".*",
+    ".+",
+    "a.*",
+    ".*b",
+    "a|b|ab",
+    "api|db",
+    "(?i)api",
+    "[^a]*",
+    "a.b",
+    ".",
+    r"\Qa\E.*",
+    "up|",
+    "(a|b)+",
+    r"\d",
+    "é|Ω",
+    "(?s:.)+",
+    "(?-s:.)*",
+    "[[:alpha:]]+",
+    "k",
+]
 
 
 @st.composite
 def indexes(draw: st.DrawFn) -> tuple[list[int], list[dict[str, str]]]:
     n = draw(st.integers(0, 25))
     ids = sorted(draw(st.sets(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n)))
-    series = [draw(st.dictionaries(st.sampled_from(NAMES), st.sampled_from(VALUES), max_size=4))
-              for _ in ids]
+    series = [draw(st.dictionaries(st.sampled_from(NAMES), st.sampled_from(VALUES), max_size=4)) for _ in ids]
     return ids, series
 
 
@@ -221,8 +240,11 @@ def test_select_series_matches_oracle(
     index: tuple[list[int], list[dict[str, str]]], ms: list[LabelMatcher], chunks: int, dictionary: bool
 ) -> None:
     ids, series = index
-    expected = [sid for sid, labels in zip(ids, series, strict=True)
-                if all(m.matches(labels.get(m.name, "")) for m in ms)]
+    expected = [
+        sid
+        for sid, labels in zip(ids, series, strict=True)
+        if all(m.matches(labels.get(m.name, "")) for m in ms)
+    ]
     got = select_series(_table(ids, series, chunks, dictionary), np.array(ids, np.int64), ms)
     assert got.dtype == np.int64
     assert got.tolist() == expected
