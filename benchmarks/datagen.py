@@ -15,6 +15,7 @@ per chunk, template, value shape or scrape round, never per sample.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ class Generator:
         inc_start = [0] * n
         inc_end = [spec.rounds] * n
         current = list(range(n))
-        n_churn = round(n * spec.churn_fraction)
+        n_churn = min(n, max(1, round(n * spec.churn_fraction))) if spec.churn_fraction > 0 else 0
         for r in self.churn_rounds:
             for s in sorted(rng.choice(n, size=n_churn, replace=False).tolist()):
                 inc_end[current[s]] = r
@@ -203,6 +204,7 @@ class Generator:
         self.last_ts = first_ms - spec.interval_ms  # so the first scrape aligns to the target's phase
         lead = np.where(self.inc_tpl == 1, rng.uniform(86400, 30 * 86400, n_inc), rng.uniform(2, 20, n_inc))
         self.proc_start = np.round((first_ms / 1000.0 - lead) * 100.0) / 100.0
+        self._initial_state = (self.cum, self.gauge, self.proc_start, self.last_ts)
 
     # -- labels ------------------------------------------------------------------------------------
     def _build_labels(self, rng: np.random.Generator) -> None:
@@ -241,10 +243,12 @@ class Generator:
     # -- samples -----------------------------------------------------------------------------------
     def chunk_bounds(self) -> list[tuple[int, int]]:
         cuts = sorted({0, self.spec.rounds, *range(0, self.spec.rounds, CHUNK_MAX_ROUNDS), *self.churn_rounds})
-        return list(zip(cuts[:-1], cuts[1:], strict=True))
+        return list(itertools.pairwise(cuts))
 
     def chunks(self) -> Iterator[Chunk]:
-        """All chunks in time order. Must be consumed from the start: counters carry state."""
+        """All chunks in time order, from the start each call (counters carry state along)."""
+        cum, gauge, proc_start, last_ts = self._initial_state
+        self.cum, self.gauge, self.proc_start, self.last_ts = cum.copy(), gauge.copy(), proc_start.copy(), last_ts.copy()
         for ci, (r0, r1) in enumerate(self.chunk_bounds()):
             parts = [self._template_chunk(ci, t, r0, r1) for t in range(len(self.templates))]
             parts = [p for p in parts if p[0].size]

@@ -105,12 +105,11 @@ class PrometheusServer:
         cfg = self.workdir / "prometheus.yml"
         # No scrape jobs: the only series in the head are the ones written, plus none of its own.
         cfg.write_text("global:\n  scrape_interval: 15s\n")
-        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        log.close()
+        with open(self.workdir / "prometheus.log", "wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -15,6 +15,7 @@ series encoded once, samples encoded all at once), not by a Python loop per samp
 from __future__ import annotations
 
 import http.client
+import itertools
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -135,7 +136,7 @@ def encode_write_requests(pool: LabelPool, series: np.ndarray, ts: np.ndarray, v
     cut = np.r_[0, ends[max_samples - 1::max_samples]]
     if cut[-1] != ends[-1]:
         cut = np.r_[cut, ends[-1]]
-    return [out[a:b].tobytes() for a, b in zip(cut[:-1], cut[1:], strict=True)]
+    return [out[a:b].tobytes() for a, b in itertools.pairwise(cut.tolist())]
 
 
 def snappy(payload: bytes) -> bytes:

@@ -129,7 +129,7 @@ def write_atomic(table: pa.Table, path: Path, **options: object) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        pq.write_table(table, tmp, **options)  # type: ignore[arg-type]
+        pq.write_table(table, tmp, **options)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

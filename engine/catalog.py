@@ -79,7 +79,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRe
     return con.sql(sql)
 
 
-def _read_parquet(files: list[str]) -> exp.Expression:
+def _read_parquet(files: list[str]) -> exp.Func:
     return exp.func(
         "read_parquet",
         exp.Array(expressions=[exp.Literal.string(f) for f in files]),
@@ -117,11 +117,11 @@ def _samples_query(snap: Snapshot) -> exp.Expression:
         parts.append(exp.select(*cols, exp.Literal.number(seq).as_("seq")).from_(f"__head_samples_{i}"))
     if not parts:
         return _empty(SAMPLES_SCHEMA)
-    union: exp.Expression = parts[0]
+    union: exp.Query = parts[0]
     for p in parts[1:]:
         union = exp.union(union, p, distinct=False)
     if not snap.dedup:
-        return exp.select(*cols).from_(exp.paren(union).as_("u") if len(parts) > 1 else union.subquery("u"))
+        return exp.select(*cols).from_(union.subquery("u"))
     newest = exp.Window(
         this=exp.RowNumber(),
         partition_by=[exp.column("series_id"), exp.column("ts")],
@@ -138,7 +138,7 @@ def _series_query(snap: Snapshot) -> exp.Expression:
     cols = [f.name for f in SERIES_SCHEMA]
     head = exp.select(*cols).from_("__head_series")
     files = snap.files("series")
-    union: exp.Expression = head
+    union: exp.Query = head
     if files:
         union = exp.union(exp.select(*cols).from_(_read_parquet(files)), head, distinct=False)
     # A series appears in one series file per block it has samples in; its labels never change.

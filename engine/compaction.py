@@ -108,7 +108,7 @@ def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bloc
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     opts = dict(blk._SAMPLES_WRITE_OPTIONS)
-    with pq.ParquetWriter(tmp, schema, **opts) as writer:  # type: ignore[arg-type]
+    with pq.ParquetWriter(tmp, schema, **opts) as writer:
         for lo, hi in bounds:
             q = _chunk_query(files, lo, hi, dedup)
             for batch in con.sql(q.sql("duckdb")).to_arrow_reader(blk.SAMPLES_ROW_GROUP):

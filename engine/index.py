@@ -91,8 +91,18 @@ class SeriesIndex:
     def labels(self) -> pa.Table:
         with self._lock:
             if self._labels is None:
-                parts = [LABEL_TABLE_SCHEMA.empty_table(), *self._label_parts]
-                self._labels = pa.concat_tables(parts).combine_chunks()
+                # Dictionary-encoded names and values: a few distinct strings shared by many
+                # series, so this is both smaller in memory and faster for regex matchers
+                # (each regex runs once per distinct value).
+                parts = [_plain(p) for p in self._label_parts]
+                t = pa.concat_tables([LABEL_TABLE_SCHEMA.empty_table(), *parts]).combine_chunks()
+                self._labels = pa.table(
+                    {
+                        "series_id": t.column("series_id"),
+                        "name": pc.dictionary_encode(t.column("name")),
+                        "value": pc.dictionary_encode(t.column("value")),
+                    }
+                ).combine_chunks()
                 self._label_parts = [self._labels]
             return self._labels
 
@@ -104,4 +114,11 @@ class SeriesIndex:
         """The label rows of the given series (long form)."""
         table = self.labels()
         mask = pc.is_in(table.column("series_id"), value_set=pa.array(np.asarray(sids, np.int64)))
-        return table.filter(mask)
+        return _plain(table.filter(mask))
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """The (series_id, name, value) rows with plain string columns."""
+    if table.schema.equals(LABEL_TABLE_SCHEMA):
+        return table
+    return table.cast(LABEL_TABLE_SCHEMA)

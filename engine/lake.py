@@ -317,11 +317,11 @@ class Lake:
             )
 
     def _head_series(self, gens: list[HeadGeneration]) -> pa.Table:
-        frames = [pl.from_arrow(g.table()) for g in gens if g.n_samples]
+        frames = [_frame(g.table()) for g in gens if g.n_samples]
         if not frames:
             return blk.SERIES_SCHEMA.empty_table()
         per = (
-            pl.concat(frames)  # type: ignore[arg-type]
+            pl.concat(frames)
             .group_by("series_id")
             .agg(min_ts=pl.col("ts").min(), max_ts=pl.col("ts").max())
             .sort("series_id")
@@ -379,6 +379,12 @@ class Lake:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df
 
 
 def _size(p: Path) -> int:

@@ -180,7 +180,7 @@ def _duration(section: dict[str, Any], key: str, default: int) -> int:
 def _child(node: yaml.MappingNode, key: str) -> yaml.Node | None:
     for k, v in node.value:
         if k.value == key:
-            return v  # type: ignore[no-any-return]
+            return v
     return None
 
 

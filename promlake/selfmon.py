@@ -51,7 +51,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self.registry.register(LakeCollector(lake))  # type: ignore[arg-type]
+        self.registry.register(LakeCollector(lake))
         self.build_info = Gauge(
             "prometheus_build_info", "A metric with a constant '1' value labeled by version, revision, branch, and goversion from which prometheus was built.",
             ["version", "revision", "branch", "goversion"], registry=self.registry,

@@ -271,8 +271,9 @@ def ranges_index(starts: I64, ends: I64) -> tuple[I64, I64]:
     return np.arange(rid.size, dtype=np.int64) + shift[rid], rid
 
 
-def _candidates(body: Body, cur: I64, lim: I64, hint: Bools) -> tuple[I64, I64]:
-    """Offsets inside the ranges whose byte is hinted, with their range index (sorted)."""
+def _candidates(body: Body, cur: I64, lim: I64, hint: Bools) -> tuple[I64, I64, Bools | None]:
+    """Offsets inside the ranges whose byte is hinted, with their range index (sorted), and the
+    body-wide hinted mask when it was computed."""
     vals = [int(v) for v in np.flatnonzero(hint)]  # Python ints keep comparisons in uint8
 
     def hinted(data: NDArray[np.uint8]) -> Bools:
@@ -283,14 +284,19 @@ def _candidates(body: Body, cur: I64, lim: I64, hint: Bools) -> tuple[I64, I64]:
             mask |= data == v
         return mask
 
-    if int((lim - cur).sum()) * 4 >= body.n:
-        c = np.flatnonzero(hinted(body.u8[: body.n]))
-        r = np.searchsorted(cur, c, "right") - 1
-        keep = (r >= 0) & (c < lim[np.maximum(r, 0)])
-        return c[keep], r[keep]
-    pos, rid = ranges_index(cur, lim)
-    keep = hinted(body.u8[pos])
-    return pos[keep], rid[keep]
+    if int((lim - cur).sum()) * 4 < body.n:
+        pos, rid = ranges_index(cur, lim)
+        keep = hinted(body.u8[pos])
+        return pos[keep], rid[keep], None
+    mask = hinted(body.u8[: body.n])
+    lo, hi = int(cur[0]), int(lim[-1])
+    c = np.flatnonzero(mask[lo:hi])
+    c += lo
+    if cur.size == 1:
+        return c, np.zeros(c.size, np.int64), mask
+    r = np.searchsorted(cur, c, "right") - 1
+    keep = c < lim[r]
+    return c[keep], r[keep], mask
 
 
 def _len_ends(body: Body, pos: I64, lim: I64) -> tuple[I64, Bools]:
@@ -307,22 +313,25 @@ def _len_ends(body: Body, pos: I64, lim: I64) -> tuple[I64, Bools]:
     return end, bad | (end > lim)
 
 
-def _link(n: int, cand: I64, end: I64, bad: Bools, lim: I64, cur: I64) -> tuple[I64, I64]:
+def _link(cand: I64, end: I64, bad: Bools, lim: I64, cur: I64, mask: Bools | None) -> tuple[I64, I64]:
     """Successor id of every candidate (``m`` = reached its message end, ``m + 1`` = escaped),
     and the id of the candidate at each ``cur`` (``m + 1`` when it is not one)."""
     m = cand.size
     sink, esc = m, m + 1
-    if m * 16 >= n:
-        lut = np.full(n + 1, esc, np.int64)
-        lut[cand] = np.arange(m, dtype=np.int64)
-        j, s = lut[np.minimum(end, n)], lut[cur]
-    else:
-        jc = np.minimum(np.searchsorted(cand, end), max(m - 1, 0))
-        sc = np.minimum(np.searchsorted(cand, cur), max(m - 1, 0))
-        j = np.where(cand[jc] == end, jc, esc) if m else jc
-        s = np.where(cand[sc] == cur, sc, esc) if m else np.full(cur.size, esc, np.int64)
+    j = np.full(m, esc, np.int64)
+    s = np.full(cur.size, esc, np.int64)
+    if m:
+        ok = ~bad & (end < lim)
+        if mask is not None:
+            # Only ends that land on a hinted byte can be candidates: search just those.
+            ok &= mask[np.minimum(end, mask.size - 1)]
+        i = np.flatnonzero(ok)
+        jc = np.minimum(np.searchsorted(cand, end[i]), m - 1)
+        j[i] = np.where(cand[jc] == end[i], jc, esc)
+        sc = np.minimum(np.searchsorted(cand, cur), m - 1)
+        s = np.where(cand[sc] == cur, sc, esc)
     nxt = np.empty(m + 2, np.int64)
-    nxt[:m] = np.where(bad, esc, np.where(end == lim, sink, j))
+    nxt[:m] = np.where(~bad & (end == lim), sink, j)
     nxt[m:] = (sink, esc)
     return nxt, s
 
@@ -342,31 +351,6 @@ def _follow(nxt: I64, starts: I64) -> I64:
         jump = jump[jump]
 
 
-def _prune(nxt: I64, starts: I64, rounds: int = 2) -> tuple[I64, I64, I64]:
-    """Drop candidates whose chain visibly escapes; returns (nxt, original ids, starts).
-
-    Most candidates are bytes inside payloads whose "next field" is not a candidate. Dropping
-    them (and, in a second round, what pointed to them) only ends an escaping chain early, and
-    the caller resumes an escaped chain with an exact decode, so the result is unchanged while
-    doubling runs on a fraction of the nodes.
-    """
-    m = nxt.size - 2
-    orig = np.arange(m, dtype=np.int64)
-    for _ in range(rounds):
-        alive = nxt[:m] != m + 1
-        if alive.all():
-            break
-        mm = int(np.count_nonzero(alive))
-        remap = np.full(m + 2, mm + 1, np.int64)
-        remap[:m][alive] = np.arange(mm, dtype=np.int64)
-        remap[m] = mm
-        nxt = remap[np.concatenate((nxt[:m][alive], [m, m + 1]))]
-        starts = remap[starts]
-        orig = orig[alive]
-        m = mm
-    return nxt, orig, starts[starts < m]
-
-
 def _scan_long(
     body: Body, reg: I64, cur: I64, lim: I64, hints: tuple[int, ...], msg: str
 ) -> tuple[I64, list[Any]]:
@@ -375,7 +359,7 @@ def _scan_long(
     hint[list(hints)] = True
     out: list[tuple[I64, I64, Decoded]] = []
     while reg.size:
-        cand, crid = _candidates(body, cur, lim, hint)
+        cand, crid, mask = _candidates(body, cur, lim, hint)
         clim = lim[crid]
         hv = np.flatnonzero(hint)
         if ((hv & 7) == WIRE_LEN).all() and (hv < 0x80).all():
@@ -383,9 +367,8 @@ def _scan_long(
         else:
             d = decode_at(body, cand, clim)
             end, bad = d.end, d.bad
-        nxt, s = _link(body.n, cand, end, bad, clim, cur)
-        nxt, orig, s = _prune(nxt, s)
-        members = np.sort(orig[_follow(nxt, s)])
+        nxt, s = _link(cand, end, bad, clim, cur, mask)
+        members = np.sort(_follow(nxt, s[s < cand.size]))
         mpos, mrid = cand[members], crid[members]
         md = decode_at(body, mpos, lim[mrid])
         out.append((reg[mrid], mpos, md))
@@ -399,8 +382,8 @@ def _scan_long(
         pend = esc_pos < lim
         if not pend.any():
             break
-        # The chain met a field that is not a candidate (an unknown field, or one its pruned
-        # predecessor pointed to): decode it exactly, hint its first byte and resume after it.
+        # The chain met a field that is not a candidate (an unknown field): decode it exactly,
+        # hint its first byte and resume after it.
         reg, cur, lim = reg[pend], esc_pos[pend], lim[pend]
         e = decode_at(body, cur, lim)
         raise_bad(body, cur, lim, e.bad, msg)
