@@ -123,6 +123,11 @@ class Server:
             )
             recorder.start()
         signal.signal(signal.SIGHUP, self._on_sighup)
+        # uvicorn turns SIGTERM/SIGINT into a graceful stop, then re-raises the signal to the
+        # handler that was installed before it: make that one a no-op, so the flush below runs
+        # and the process exits 0 the way Prometheus does.
+        signal.signal(signal.SIGTERM, lambda _s, _f: None)
+        signal.signal(signal.SIGINT, lambda _s, _f: None)
         self.ready = True
         self.metrics.ready.set(1)
         log.info("promlake listening on %s:%d, lake %s", self.host, self.port, Path(self.opts.storage_path).resolve())
