@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small run (well under a minute)")
     ap.add_argument("--series", type=int, help="active series wanted (default 10000; quick 1000)")
-    ap.add_argument("--hours", type=float, help="hours of data (default 6; quick 1)")
+    ap.add_argument("--hours", type=float, help="hours of data (default 12; quick 1)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--window-hours", type=float, default=1.0, help="data put into the heads for the RAM figure")
     ap.add_argument("--connections", type=int, default=4, help="remote-write connections to Prometheus")
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/storage-<date>[-quick].json)")
     args = ap.parse_args(argv)
     spec = Spec(series=args.series or (1000 if args.quick else 10_000),
-                hours=args.hours or (1.0 if args.quick else 6.0), seed=args.seed)
+                hours=args.hours or (1.0 if args.quick else 12.0), seed=args.seed)
     gen = Generator(spec)
     _log(f"{gen.n_targets} targets, {gen.n_series_total:,} series over {spec.hours:g}h "
          f"(churn at rounds {gen.churn_rounds}), {spec.rounds} scrape rounds")

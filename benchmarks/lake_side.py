@@ -2,9 +2,9 @@
 
 ``python -m benchmarks.lake_side ram|ingest --spec '<json>' --dir DIR`` prints one JSON object.
 
-- ``ram``: a fresh lake's head takes the last hour of the data; RSS (after ``gc.collect()``) before
-  and after, per head series. The data is generated batch by batch inside the loop and dropped,
-  so what stays resident is what the lake keeps.
+- ``ram``: a fresh lake's head takes the last hour of the data; settled RSS before and after, per
+  head series. The window is generated beforehand into a file and read back batch by batch, so
+  what stays resident at the second reading is what the lake keeps.
 - ``ingest``: all the data in time order through ``Appender.append``/``commit`` (only those calls
   are timed, not generation), flushing the head every 2h of data like Prometheus cuts blocks; then
   flush, compact, and the bytes of the Parquet under ``samples/`` and ``series/``, and a check that
@@ -14,27 +14,63 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import gc
 import json
-import resource
+import statistics
 import sys
+import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
+import pyarrow as pa
 
 from benchmarks.datagen import HOUR_MS, Batch, Generator, LabelSet, Spec
 
 
 def _rss() -> int:
-    gc.collect()
     return int(psutil.Process().memory_info().rss)
 
 
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
+def _settled_rss(pause: float = 2.0, samples: int = 3) -> int:
+    """RSS after collecting garbage and asking the allocators to return free pages.
+
+    This mirrors the Prometheus side (forced Go GC, then its scavenger): what remains is what
+    the process keeps, not garbage it has not yet handed back.
+    """
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    time.sleep(pause)
+    readings = []
+    for _ in range(samples):
+        time.sleep(0.5)
+        readings.append(_rss())
+    return int(statistics.median(readings))
+
+
+class _PeakRss:
+    """Highest RSS seen by a sampling thread (ru_maxrss would include the parent's, kept across exec)."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.peak = max(self.peak, _rss())
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, _rss())
 
 
 class _Batches:
@@ -64,40 +100,60 @@ def _append(lake: Any, maker: _Batches, b: Batch) -> float:
     return time.perf_counter() - t0
 
 
+def _spill_window(gen: Generator, from_round: int, rounds_per_batch: int, path: Path) -> tuple[list[tuple[int, int]], list[LabelSet]]:
+    """Write the window's batches to one file; returns (sample count, label set) per batch."""
+    index: list[tuple[int, int]] = []
+    label_sets: list[LabelSet] = []
+    with open(path, "wb") as f:
+        for b in gen.batches(rounds_per_batch, from_round=from_round):
+            if not label_sets or label_sets[-1] is not b.labels:
+                label_sets.append(b.labels)
+            index.append((b.n_samples, len(label_sets) - 1))
+            for arr in (b.series_index, b.ts, b.values):
+                f.write(arr.tobytes())
+    return index, label_sets
+
+
 def measure_ram(spec: Spec, lake_dir: Path, window_hours: float, rounds_per_batch: int, reuse: bool) -> dict[str, Any]:
     import promlake
 
-    gen = Generator(spec)
     window_rounds = min(spec.rounds, round(window_hours * HOUR_MS / spec.interval_ms))
-    batches: Iterator[Batch] = gen.batches(rounds_per_batch, from_round=spec.rounds - window_rounds)
-    first: Batch | None = next(batches)  # generates (and frees) everything before the window
+    # Generate first and keep the samples on disk: neither the generator's chunk arrays nor a
+    # copy of the window may sit in memory at one of the two readings and not the other.
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    spill = lake_dir.parent / "ram-window.bin"
+    gen = Generator(spec)
+    index, label_sets = _spill_window(gen, spec.rounds - window_rounds, rounds_per_batch, spill)
+    del gen
     maker = _Batches(reuse)
-    with promlake.open(lake_dir) as lake:
-        rss_idle = _rss()
+    with promlake.open(lake_dir) as lake, open(spill, "rb") as f:
+        rss_idle = _settled_rss()
         n = 0
         seconds = 0.0
-        while first is not None:
-            seconds += _append(lake, maker, first)
-            n += first.n_samples
-            first = next(batches, None)
+        for count, ls in index:
+            b = Batch(label_sets[ls], np.fromfile(f, np.int32, count), np.fromfile(f, np.int64, count),
+                      np.fromfile(f, np.float64, count))
+            seconds += _append(lake, maker, b)
+            n += count
+        del b
         maker.cache = None
-        rss_after = _rss()
+        rss_after = _settled_rss()
         stats = lake.stats()
-        head_series = stats["head_series"]
-        return {
-            "window_hours": window_rounds * spec.interval_ms / HOUR_MS,
-            "samples": n,
-            "head_series": head_series,
-            "head_samples": stats["head_samples"],
-            "head_bytes_reported": stats.get("head_bytes"),
-            "rss_idle": rss_idle,
-            "rss_after": rss_after,
-            "peak_rss": _peak_rss(),
-            "append_seconds": seconds,
-            "samples_per_second": n / seconds if seconds else None,
-            "ram_per_series": (rss_after - rss_idle) / head_series,
-            "rss_per_series": rss_after / head_series,
-        }
+    spill.unlink()
+    head_series = stats["head_series"]
+    return {
+        "window_hours": window_rounds * spec.interval_ms / HOUR_MS,
+        "samples": n,
+        "head_series": head_series,
+        "head_samples": stats["head_samples"],
+        "head_bytes_reported": stats.get("head_bytes"),
+        "rss_idle": rss_idle,
+        "rss_after": rss_after,
+        "append_seconds": seconds,
+        "samples_per_second": n / seconds if seconds else None,
+        "ram_per_series": (rss_after - rss_idle) / head_series,
+        "rss_per_series": rss_after / head_series,
+    }
 
 
 def _tree_bytes(root: Path) -> int:
@@ -115,6 +171,7 @@ def measure_ingest(spec: Spec, lake_dir: Path, rounds_per_batch: int, reuse: boo
     flush_every = int(flush_every_hours * HOUR_MS)
     next_flush = spec.start_ms + flush_every
     t_all = time.perf_counter()
+    peak = _PeakRss()
     with promlake.open(lake_dir) as lake:
         for b in gen.batches(rounds_per_batch):
             append_s += _append(lake, maker, b)
@@ -159,7 +216,7 @@ def measure_ingest(spec: Spec, lake_dir: Path, rounds_per_batch: int, reuse: boo
         "series_bytes": series_bytes,
         "other_dir_bytes": other,
         "bytes_per_sample": (samples_bytes + series_bytes) / n,
-        "peak_rss": _peak_rss(),
+        "peak_rss_sampled": peak.stop(),
     }
 
 

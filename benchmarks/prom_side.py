@@ -136,16 +136,18 @@ class PrometheusServer:
     def metrics(self) -> dict[str, float]:
         return parse_metrics(_get(self.url + "/metrics").decode(), set(self.WANTED))
 
-    def settled(self, seconds: float = 3.0, samples: int = 3) -> dict[str, float]:
+    def settled(self, pause: float = 5.0, samples: int = 3) -> dict[str, float]:
         """Median of a few readings after a forced GC and a pause.
 
         Without the GC, RSS still holds the garbage of decoding the requests (Go collects at
-        twice the live heap); the promlake side likewise runs ``gc.collect()`` before measuring.
+        twice the live heap), and Go's scavenger needs a few seconds to hand freed pages back;
+        the promlake side likewise collects and trims its allocators before measuring.
         """
         _get(self.url + "/debug/pprof/heap?gc=1", 30.0)  # pprof's gc=1 runs runtime.GC() first
+        time.sleep(pause)
         readings = []
         for _ in range(samples):
-            time.sleep(seconds / samples)
+            time.sleep(1.0)
             m = self.metrics()
             m["rss"] = float(self.rss())
             readings.append(m)

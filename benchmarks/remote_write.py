@@ -15,7 +15,6 @@ series encoded once, samples encoded all at once), not by a Python loop per samp
 from __future__ import annotations
 
 import http.client
-import itertools
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -71,12 +70,10 @@ def encode_labels(labels: Mapping[str, str]) -> bytes:
                     for k, v in sorted(labels.items()))
 
 
-def _gather(pool: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenate ``pool[starts[i]:starts[i]+lengths[i]]`` for all i, in order."""
-    total = int(lengths.sum())
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Indices ``starts[i] .. starts[i]+lengths[i]-1`` for all i, concatenated in order."""
     ends = np.cumsum(lengths)
-    idx = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
-    return pool[idx]
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
 
 
 def encode_samples(values: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,26 +114,26 @@ class LabelPool:
 def encode_write_requests(pool: LabelPool, series: np.ndarray, ts: np.ndarray, values: np.ndarray,
                           max_samples: int) -> list[bytes]:
     """Uncompressed WriteRequests of at most ``max_samples`` one-sample TimeSeries each."""
-    if len(series) == 0:
-        return []
+    # One request at a time keeps the byte-gather index small (8 bytes per output byte).
+    return [_encode_one(pool, series[a:a + max_samples], ts[a:a + max_samples], values[a:a + max_samples])
+            for a in range(0, len(series), max_samples)]
+
+
+def _encode_one(pool: LabelPool, series: np.ndarray, ts: np.ndarray, values: np.ndarray) -> bytes:
     smp, smp_len = encode_samples(values, ts)
-    body_len = pool.length[series] + smp_len
-    hdr, hdr_len = varints(body_len)
-    hdr_len = hdr_len + 1
-    # Every TimeSeries is three byte ranges: tag+length header, label fields, the sample field.
-    tags = np.full(len(series), _TAG_LEN_1, np.uint8)
-    hdr_pieces = np.insert(hdr, np.r_[0, np.cumsum(hdr_len - 1)[:-1]], tags)
-    whole = np.concatenate([hdr_pieces, pool.data, smp])
-    hdr_start = np.r_[0, np.cumsum(hdr_len)[:-1]]
-    smp_start = np.r_[0, np.cumsum(smp_len)[:-1]] + len(hdr_pieces) + len(pool.data)
-    starts = np.stack([hdr_start, pool.start[series] + len(hdr_pieces), smp_start], axis=1).ravel()
-    lengths = np.stack([hdr_len, pool.length[series], smp_len], axis=1).ravel()
-    out = _gather(whole, starts, lengths)
-    ends = np.cumsum(hdr_len + pool.length[series] + smp_len)
-    cut = np.r_[0, ends[max_samples - 1::max_samples]]
-    if cut[-1] != ends[-1]:
-        cut = np.r_[cut, ends[-1]]
-    return [out[a:b].tobytes() for a, b in itertools.pairwise(cut.tolist())]
+    lab_len = pool.length[series]
+    hdr, hdr_varint_len = varints(lab_len + smp_len)
+    # Header of each TimeSeries field: the tag byte, then the varint length of its body.
+    hdr_pieces = np.insert(hdr, np.r_[0, np.cumsum(hdr_varint_len)[:-1]], np.uint8(_TAG_LEN_1))
+    hdr_len = hdr_varint_len + 1
+    # Every TimeSeries is three byte ranges: header, label fields (from the pool), sample field.
+    size = hdr_len + lab_len + smp_len
+    dest = np.r_[0, np.cumsum(size)[:-1]]
+    out = np.empty(int(size.sum()), np.uint8)
+    out[_ranges(dest, hdr_len)] = hdr_pieces
+    out[_ranges(dest + hdr_len, lab_len)] = pool.data[_ranges(pool.start[series], lab_len)]
+    out[_ranges(dest + hdr_len + lab_len, smp_len)] = smp
+    return out.tobytes()
 
 
 def snappy(payload: bytes) -> bytes:
