@@ -107,7 +107,7 @@ def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bloc
     path = out.path(root, "samples")
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    opts = dict(blk._SAMPLES_WRITE_OPTIONS)
+    opts = blk.samples_write_options(out.level)
     with pq.ParquetWriter(tmp, schema, **opts) as writer:
         for lo, hi in bounds:
             q = _chunk_query(files, lo, hi, dedup)

@@ -28,8 +28,11 @@ class SeriesIndex:
         self.sids = np.empty(0, np.int64)
         self.checks = np.empty(0, np.int64)
         self.flushed_max = np.empty(0, np.int64)
+        # Label rows in parts (one per batch of new series), each dictionary-encoded: a few
+        # distinct strings are shared by many series, so this is small in memory, and regex
+        # matchers run once per distinct value. Parts are merged once there are many.
         self._label_parts: list[pa.Table] = []
-        self._labels: pa.Table | None = LABEL_TABLE_SCHEMA.empty_table()
+        self._labels: pa.Table | None = None
 
     def __len__(self) -> int:
         return len(self.sids)
@@ -72,7 +75,13 @@ class SeriesIndex:
             self.sids = np.insert(self.sids, at, sids)
             self.checks = np.insert(self.checks, at, checks)
             self.flushed_max = np.insert(self.flushed_max, at, fmax)
-            self._label_parts.append(labels)
+            self._label_parts.append(_encode(labels))
+            if len(self._label_parts) > _MAX_PARTS:
+                # Tiered merging keeps the cost amortized: the newest parts first, then all.
+                fresh = self._label_parts[-_MAX_PARTS:]
+                self._label_parts = [*self._label_parts[:-_MAX_PARTS], _consolidate(fresh)]
+                if len(self._label_parts) > _MAX_PARTS:
+                    self._label_parts = [_consolidate(self._label_parts)]
             self._labels = None
 
     def note_flushed(self, sids: np.ndarray, max_ts: np.ndarray) -> None:
@@ -89,21 +98,12 @@ class SeriesIndex:
         return bool((ts[ok] <= self.flushed_max[pos[ok]]).any())
 
     def labels(self) -> pa.Table:
+        """Label rows of every series, as a (possibly chunked) dictionary-encoded table."""
         with self._lock:
             if self._labels is None:
-                # Dictionary-encoded names and values: a few distinct strings shared by many
-                # series, so this is both smaller in memory and faster for regex matchers
-                # (each regex runs once per distinct value).
-                parts = [_plain(p) for p in self._label_parts]
-                t = pa.concat_tables([LABEL_TABLE_SCHEMA.empty_table(), *parts]).combine_chunks()
-                self._labels = pa.table(
-                    {
-                        "series_id": t.column("series_id"),
-                        "name": pc.dictionary_encode(t.column("name")),
-                        "value": pc.dictionary_encode(t.column("value")),
-                    }
-                ).combine_chunks()
-                self._label_parts = [self._labels]
+                self._labels = pa.concat_tables(
+                    [_DICT_SCHEMA.empty_table(), *self._label_parts], promote_options="default"
+                )
             return self._labels
 
     def select(self, matchers: Sequence[LabelMatcher]) -> np.ndarray:
@@ -115,6 +115,33 @@ class SeriesIndex:
         table = self.labels()
         mask = pc.is_in(table.column("series_id"), value_set=pa.array(np.asarray(sids, np.int64)))
         return _plain(table.filter(mask))
+
+
+_MAX_PARTS = 32
+_DICT_SCHEMA = pa.schema(
+    [
+        ("series_id", pa.int64()),
+        ("name", pa.dictionary(pa.int32(), pa.string())),
+        ("value", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
+
+
+def _encode(table: pa.Table) -> pa.Table:
+    t = _plain(table).combine_chunks()
+    return pa.table(
+        {
+            "series_id": t.column("series_id"),
+            "name": pc.dictionary_encode(t.column("name")),
+            "value": pc.dictionary_encode(t.column("value")),
+        },
+        schema=_DICT_SCHEMA,
+    )
+
+
+def _consolidate(parts: list[pa.Table]) -> pa.Table:
+    """One part with one dictionary per column (the unified dictionaries of all parts)."""
+    return pa.concat_tables(parts).unify_dictionaries().combine_chunks()
 
 
 def _plain(table: pa.Table) -> pa.Table:

@@ -35,7 +35,8 @@ class SeriesBatch:
     label_series: np.ndarray
     names: pa.Array
     values: pa.Array
-    _ids: list[np.ndarray] = field(default_factory=list, repr=False)
+    # Memoized (canonical bytes, ids, check hashes): a frozen dataclass can still fill a dict.
+    _memo: dict[str, object] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_arrow(
@@ -61,18 +62,28 @@ class SeriesBatch:
         values = pa.array([v for ls in label_sets for v in ls.values()], type=pa.string())
         return cls.from_arrow(idx, names, values, len(label_sets))
 
+    def _canonical(self) -> pa.Array:
+        canon = self._memo.get("canon")
+        if canon is None:
+            canon = _sid.canonical_label_bytes(self.label_series, self.names, self.values, self.n_series)
+            self._memo["canon"] = canon
+        return canon  # type: ignore[return-value]
+
     def series_ids(self) -> np.ndarray:
         """The stable 64-bit id of every label set (computed once, vectorized)."""
-        if not self._ids:
-            self._ids.append(
-                _sid.series_ids(self.label_series, self.names, self.values, self.n_series)
-            )
-        return self._ids[0]
+        ids = self._memo.get("ids")
+        if ids is None:
+            ids = _sid.xxh64(self._canonical()).view(np.int64)
+            self._memo["ids"] = ids
+        return ids  # type: ignore[return-value]
 
     def check_hashes(self) -> np.ndarray:
         """A second, independent 64-bit hash per label set, used to detect id collisions."""
-        canon = _sid.canonical_label_bytes(self.label_series, self.names, self.values, self.n_series)
-        return _sid.xxh64(canon, seed=COLLISION_CHECK_SEED).view(np.int64)
+        checks = self._memo.get("checks")
+        if checks is None:
+            checks = _sid.xxh64(self._canonical(), seed=COLLISION_CHECK_SEED).view(np.int64)
+            self._memo["checks"] = checks
+        return checks  # type: ignore[return-value]
 
     def label_table(self) -> pa.Table:
         """Rows (series_id, name, value) without empty values (Prometheus: empty means absent)."""

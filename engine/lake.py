@@ -52,6 +52,8 @@ class Lake:
         retention_bytes: int | None = None,
         wal_fsync: str = "segment",
         compaction_policy: compaction.CompactionPolicy | None = None,
+        head_flush_bytes_per_series: int = 256,
+        head_flush_min_bytes: int = 4 << 20,
     ) -> None:
         self.root = Path(path)
         self.readonly = readonly
@@ -59,6 +61,15 @@ class Lake:
         self.retention_bytes = retention_bytes
         self.policy = compaction_policy or compaction.CompactionPolicy()
         self.wal_fsync = wal_fsync
+        # The head is a small memtable, not hours of data: once it holds about this much per
+        # series it is written to Parquet in the background (recent blocks then live in the
+        # page cache, not in our heap). This is what keeps RAM per active series small.
+        self.head_flush_bytes_per_series = head_flush_bytes_per_series
+        self.head_flush_min_bytes = head_flush_min_bytes
+        self._flush_wanted = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._stopping = False
+        self.flush_errors = 0
         self.index = SeriesIndex()
         self.metadata: dict[str, Metadata] = {}
         self._write_lock = threading.RLock()
@@ -114,6 +125,8 @@ class Lake:
         next_seq = max([b.seq for b in self.blocks] + sorted(wal_seqs), default=0) + 1
         self._wal = wal.WAL(self.root / "wal", fsync=self.wal_fsync, start_at=next_seq)
         self.head = self._new_generation()
+        self._flusher = threading.Thread(target=self._background_flush, name="head-flusher", daemon=True)
+        self._flusher.start()
 
     def _take_lock(self) -> None:
         self._lock_fd = os.open(self.root / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
@@ -187,6 +200,8 @@ class Lake:
             if len(p_ids) and self.index.overlaps_flushed(p_ids, p_ts):
                 head.overlaps = True
             head.append(p_ids, p_ts, p_val)
+            if head.memory_bytes() >= max(self.head_flush_min_bytes, self.head_flush_bytes_per_series * len(head.sids)):
+                self._flush_wanted.set()
             if ex_all is not None and ex_all.num_rows:
                 head.append_exemplars(ex_all)
             for m in metadata:
@@ -248,7 +263,7 @@ class Lake:
             blk.write_series(self._series_rows(per_series), block.path(self.root, "series"))
             if ex.height:
                 blk.write_exemplars(ex.to_arrow(), block.path(self.root, "exemplars"))
-            blk.write_samples(part.to_arrow(), block.path(self.root, "samples"))
+            blk.write_samples(part.to_arrow(), block.path(self.root, "samples"), level=0)
             written.append(block)
             self.index.note_flushed(per_series["series_id"].to_numpy(), per_series["max_ts"].to_numpy())
         self._write_metadata()
@@ -360,10 +375,26 @@ class Lake:
         }
 
     # --- closing ------------------------------------------------------------------------
+    def _background_flush(self) -> None:
+        while True:
+            self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            if self._stopping:
+                return
+            try:
+                self.flush()
+            except Exception:  # the data stays in the head and the WAL; try again later
+                self.flush_errors += 1
+                log.exception("background head flush failed")
+
     def close(self, flush: bool = True) -> None:
         """Flush the head (so a stopped lake is complete in Parquet) and release the lock."""
         if self._closed:
             return
+        if self._flusher is not None:
+            self._stopping = True
+            self._flush_wanted.set()
+            self._flusher.join()
         if not self.readonly and flush:
             self.flush()
         self._closed = True

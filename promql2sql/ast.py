@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from .errors import PositionRange
+from .gostr import go_quote
+from .regex import compile_matcher_regex
 from .signatures import Function, ValueType
 
 __all__ = [
@@ -67,8 +69,6 @@ class Matcher:
 
     def matches(self, value: str) -> bool:
         """Whether a label value satisfies the matcher (regexes are fully anchored)."""
-        from .regex import compile_matcher_regex
-
         if self.op == "=":
             return value == self.value
         if self.op == "!=":
@@ -77,8 +77,6 @@ class Matcher:
         return found if self.op == "=~" else not found
 
     def __str__(self) -> str:
-        from .gostr import go_quote
-
         # Matcher names that are not legacy-valid are quoted (labels.Matcher.String).
         name = self.name if _LEGACY_NAME.fullmatch(self.name) else go_quote(self.name)
         return f"{name}{self.op}{go_quote(self.value)}"
@@ -187,13 +185,14 @@ class DurationExpr:
 DurationOperand: TypeAlias = "NumberLiteral | DurationExpr"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class VectorSelector:
     """An instant vector selector with its modifiers.
 
     ``matchers`` lists the brace matchers in source order followed by the
-    ``__name__`` matcher implied by ``name`` (upstream's order).  For a range
-    selector the modifiers live here, on the inner selector, as upstream does.
+    ``__name__`` matcher implied by ``name`` (upstream's order).  Equality
+    ignores that order.  For a range selector the modifiers live here, on the
+    inner selector, as upstream does.
     """
 
     name: str = ""
@@ -209,6 +208,17 @@ class VectorSelector:
     @property
     def type(self) -> ValueType:
         return ValueType.VECTOR
+
+    def _key(self) -> tuple[object, ...]:
+        matchers = tuple(sorted(self.matchers, key=lambda m: (m.name, m.op, m.value)))
+        return (self.name, matchers, self.offset_ms, self.offset_expr, self.timestamp_ms, self.at,
+                self.anchored, self.smoothed)  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VectorSelector) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,7 +284,7 @@ class AggregateExpr:
         return ValueType.VECTOR
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class BinaryExpr:
     """``lhs op rhs``; ``matching`` is None unless both sides are instant vectors."""
 
@@ -284,12 +294,45 @@ class BinaryExpr:
     return_bool: bool = False
     matching: VectorMatching | None = None
     pos: PositionRange = field(default=_NO_POS, compare=False)
+    # Computed once: chains like "a or b or ..." are thousands deep, and a
+    # recursive property would be both slow and recursion-bound.
+    _type: ValueType = field(default=ValueType.VECTOR, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        scalar = self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR
+        object.__setattr__(self, "_type", ValueType.SCALAR if scalar else ValueType.VECTOR)
 
     @property
     def type(self) -> ValueType:
-        if self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR:
-            return ValueType.SCALAR
-        return ValueType.VECTOR
+        return self._type
+
+    def _link(self) -> tuple[object, ...]:
+        return (self.op, self.return_bool, self.matching, self.rhs)
+
+    def __eq__(self, other: object) -> bool:
+        # Compare along the left spine with a loop (see _type).
+        if not isinstance(other, BinaryExpr):
+            return NotImplemented
+        left: Expr = self
+        right: Expr = other
+        while isinstance(left, BinaryExpr) and isinstance(right, BinaryExpr):
+            if left is right:
+                return True
+            if left._link() != right._link():
+                return False
+            left, right = left.lhs, right.lhs
+        return left == right
+
+    def __hash__(self) -> int:
+        links: list[BinaryExpr] = []
+        node: Expr = self
+        while isinstance(node, BinaryExpr):
+            links.append(node)
+            node = node.lhs
+        value = hash(node)
+        for link in reversed(links):
+            value = hash((value, *link._link()))
+        return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

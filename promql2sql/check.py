@@ -21,6 +21,7 @@ from .ast import (
     ParenExpr,
     SubqueryExpr,
     UnaryExpr,
+    VectorMatching,
     VectorSelector,
 )
 from .errors import PositionRange
@@ -48,7 +49,9 @@ class _Checker:
     def expect(self, node: Expr, want: ValueType, context: str) -> Expr:
         checked = self.check(node)
         if checked.type is not want:
-            self.error(f"expected type {want.documented} in {context}, got {checked.type.documented}", node.pos)
+            self.error(
+                f"expected type {want.documented} in {context}, got {checked.type.documented}", node.pos
+            )
         return checked
 
     def check(self, node: Expr, *, bypass_empty_check: bool = False) -> Expr:
@@ -73,7 +76,9 @@ class _Checker:
         if isinstance(node, SubqueryExpr):
             inner = self.check(node.expr)
             if inner.type is not _V:
-                self.error(f"subquery is only allowed on instant vector, got {inner.type.value} instead", node.pos)
+                self.error(
+                    f"subquery is only allowed on instant vector, got {inner.type.value} instead", node.pos
+                )
             return node if inner is node.expr else replace(node, expr=inner)
         if isinstance(node, MatrixSelector):
             self.selector(node.vector_selector, bypass_empty_check=False)
@@ -101,16 +106,21 @@ class _Checker:
             if declared != len(args):
                 self.error(f"expected {declared} argument(s) in call to {name}, got {len(args)}", node.pos)
         elif func.min_args > len(args):
-            self.error(f"expected at least {func.min_args} argument(s) in call to {name}, got {len(args)}", node.pos)
+            self.error(
+                f"expected at least {func.min_args} argument(s) in call to {name}, got {len(args)}", node.pos
+            )
         elif func.max_args is not None and func.max_args < len(args):
-            self.error(f"expected at most {func.max_args} argument(s) in call to {name}, got {len(args)}", node.pos)
+            self.error(
+                f"expected at most {func.max_args} argument(s) in call to {name}, got {len(args)}", node.pos
+            )
         # info()'s second argument is a bare label selector for the info series.
         bypass_index = -1
         if func.name == "info" and len(args) > 1:
             data = args[1]
             if data.type is not _V:
                 self.error(
-                    f"expected type instant vector in call to function {name}, got {data.type.documented}", node.pos
+                    f"expected type instant vector in call to function {name}, got {data.type.documented}",
+                    node.pos,
                 )
             if isinstance(data, VectorSelector) and data.name:
                 self.error("expected label selectors only, got vector selector instead", data.pos)
@@ -145,7 +155,20 @@ class _Checker:
         return PositionRange(start, end)
 
     def binary(self, node: BinaryExpr) -> Expr:
-        lhs, rhs = self.check(node.lhs), self.check(node.rhs)
+        # Long chains ("a or b or c ...") are left-deep; walk their spine with a
+        # loop so thousands of terms do not exhaust Python's recursion limit.
+        # The order of checks (left subtree, right subtree, node) is upstream's.
+        spine: list[BinaryExpr] = []
+        current: Expr = node
+        while isinstance(current, BinaryExpr):
+            spine.append(current)
+            current = current.lhs
+        settled = self.check(current)
+        for link in reversed(spine):
+            settled = self.binary_node(link, settled, self.check(link.rhs))
+        return settled
+
+    def binary_node(self, node: BinaryExpr, lhs: Expr, rhs: Expr) -> BinaryExpr:
         lt, rt = lhs.type, rhs.type
         op, matching = node.op, node.matching
         assert matching is not None
@@ -166,13 +189,13 @@ class _Checker:
             if side_type not in (_S, _V):
                 self.error("binary expression must contain only scalar and instant vector types", side.pos)
         has_fill = matching.fill_lhs is not None or matching.fill_rhs is not None
-        settled = matching
+        settled_matching: VectorMatching | None = matching
         if lt is not _V or rt is not _V:
             if matching.matching_labels:
                 self.error("vector matching only allowed between instant vectors", node.pos)
             if has_fill:
                 self.error("filling in missing series only allowed between instant vectors", node.pos)
-            settled = None
+            settled_matching = None
         elif op in _SET_OPS:
             if matching.card in (Cardinality.ONE_TO_MANY, Cardinality.MANY_TO_ONE):
                 self.error(f"no grouping allowed for {go_quote(op)} operation", node.pos)
@@ -182,7 +205,7 @@ class _Checker:
                 self.error("filling in missing series not allowed for set operators", node.pos)
         if (lt is _S or rt is _S) and op in _SET_OPS:
             self.error(f"set operator {go_quote(op)} not allowed in binary scalar expression", node.pos)
-        return replace(node, lhs=lhs, rhs=rhs, matching=settled)
+        return replace(node, lhs=lhs, rhs=rhs, matching=settled_matching)
 
     def selector(self, node: VectorSelector, *, bypass_empty_check: bool) -> None:
         if node.name:

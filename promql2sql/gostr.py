@@ -179,7 +179,7 @@ def _underscore_ok(s: str) -> bool:
     if len(s) >= 2 and s[0] == "0" and s[1].lower() in "box":
         i, saw, hexa = 2, "0", s[1].lower() == "x"
     for ch in s[i:]:
-        if ch.isdigit() and ch.isascii() or (hexa and ch.lower() in "abcdef"):
+        if (ch.isdigit() and ch.isascii()) or (hexa and ch.lower() in "abcdef"):
             saw = "0"
             continue
         if ch == "_":
@@ -204,17 +204,17 @@ def parse_go_int(s: str) -> int:
         base, digits = 8, body[1:]
     if "_" in s:
         if not _underscore_ok(s):
-            raise GoSyntaxError(f'strconv.ParseInt: parsing {go_quote(s)}: invalid syntax')
+            raise GoSyntaxError(f"strconv.ParseInt: parsing {go_quote(s)}: invalid syntax")
         digits = digits.replace("_", "")
     if not digits or not re.fullmatch(r"[0-9a-fA-F]+", digits):
-        raise GoSyntaxError(f'strconv.ParseInt: parsing {go_quote(s)}: invalid syntax')
+        raise GoSyntaxError(f"strconv.ParseInt: parsing {go_quote(s)}: invalid syntax")
     try:
         value = int(digits, base)
     except ValueError:
-        raise GoSyntaxError(f'strconv.ParseInt: parsing {go_quote(s)}: invalid syntax') from None
+        raise GoSyntaxError(f"strconv.ParseInt: parsing {go_quote(s)}: invalid syntax") from None
     value = -value if negative else value
     if not _INT64_MIN <= value <= _INT64_MAX:
-        raise GoSyntaxError(f'strconv.ParseInt: parsing {go_quote(s)}: value out of range')
+        raise GoSyntaxError(f"strconv.ParseInt: parsing {go_quote(s)}: value out of range")
     return value
 
 

@@ -1,4 +1,4 @@
-"""PromQL lexer: turns a query (or a test-file series description) into tokens.
+"""PromQL lexer: turns a query into tokens (series descriptions: ``lexer_series``).
 
 It reproduces the state machine of Prometheus's ``promql/parser/lex.go``,
 because several PromQL rules live in the lexer rather than the grammar: which
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from .gostr import go_quote, go_quote_rune, go_rune_u, is_invalid_rune
 from .tokens import KEYWORDS, Tok, Token
 
-__all__ = ["tokenize"]
+__all__ = ["Lexer", "State", "tokenize"]
 
 _EOF = ""  # what _next() returns past the end; never a real character
 _SPACE = " \t\n\r"
@@ -30,27 +30,24 @@ _WORD = re.compile(r"[A-Za-z0-9_:]*")
 _IDENT = re.compile(r"[A-Za-z0-9_]*")
 _ALPHAS = re.compile(r"[A-Za-z_]*")
 _DURATION_WORDS = {"step": Tok.STEP, "range": Tok.RANGE, "max_of": Tok.MAX_OF, "min_of": Tok.MIN_OF}
-_HISTOGRAM_KEYS = {
-    "sum": Tok.SUM_DESC,
-    "count": Tok.COUNT_DESC,
-    "schema": Tok.SCHEMA_DESC,
-    "offset": Tok.OFFSET_DESC,
-    "n_offset": Tok.NEGATIVE_OFFSET_DESC,
-    "buckets": Tok.BUCKETS_DESC,
-    "n_buckets": Tok.NEGATIVE_BUCKETS_DESC,
-    "z_bucket": Tok.ZERO_BUCKET_DESC,
-    "z_bucket_w": Tok.ZERO_BUCKET_WIDTH_DESC,
-    "custom_values": Tok.CUSTOM_VALUES_DESC,
-    "counter_reset_hint": Tok.COUNTER_RESET_HINT_DESC,
+_SIMPLE_OPS = {
+    ",": Tok.COMMA,
+    "*": Tok.MUL,
+    "/": Tok.DIV,
+    "%": Tok.MOD,
+    "+": Tok.ADD,
+    "-": Tok.SUB,
+    "^": Tok.POW,
 }
-_RESET_HINTS = {
-    "unknown": Tok.UNKNOWN_COUNTER_RESET,
-    "reset": Tok.COUNTER_RESET,
-    "not_reset": Tok.NOT_COUNTER_RESET,
-    "gauge": Tok.GAUGE_TYPE,
+_DURATION_OPS = {
+    "+": Tok.ADD,
+    "-": Tok.SUB,
+    "*": Tok.MUL,
+    "/": Tok.DIV,
+    "%": Tok.MOD,
+    "^": Tok.POW,
+    ",": Tok.COMMA,
 }
-_SIMPLE_OPS = {",": Tok.COMMA, "*": Tok.MUL, "/": Tok.DIV, "%": Tok.MOD, "+": Tok.ADD, "-": Tok.SUB, "^": Tok.POW}
-_DURATION_OPS = {"+": Tok.ADD, "-": Tok.SUB, "*": Tok.MUL, "/": Tok.DIV, "%": Tok.MOD, "^": Tok.POW, ",": Tok.COMMA}
 
 
 def _is_alpha(ch: str) -> bool:
@@ -71,26 +68,26 @@ class _Done(Exception):
 
 State = Callable[[], "State | None"]
 
-# Histogram sub-states after "}}": the next character is x, + or -.
-_HIST_NONE, _HIST_OPEN, _HIST_MUL, _HIST_ADD, _HIST_SUB = range(5)
 
+class Lexer:
+    """The expression lexer; :class:`~.lexer_series.SeriesLexer` adds test-file values."""
 
-class _Lexer:
-    def __init__(self, text: str, series_desc: bool) -> None:
+    # Series descriptions turn off hex literals ("0x3" is "0 three more times").
+    series_desc = False
+
+    def __init__(self, text: str) -> None:
         self.src = text
         self.n = len(text)
         self.pos = 0
         self.start = 0
         self.width = 0
         self.tokens: list[Token] = []
-        self.series_desc = series_desc
         self.paren_depth = 0
         self.brace_open = False
         self.bracket_open = False
         self.got_colon = False
         self.got_duration = False
         self.string_open = ""
-        self.hist_state = _HIST_NONE
 
     # --- primitives ---------------------------------------------------------
     def _next(self) -> str:
@@ -144,9 +141,21 @@ class _Lexer:
         return self.tokens
 
     # --- states -------------------------------------------------------------
+    # Hooks for the series-description lexer.
+    def _resume(self) -> State | None:
+        """A state to continue in instead of plain statements (histogram literals)."""
+        return None
+
+    def _after_word(self) -> State | None:
+        return self.statements
+
+    def _after_braces(self) -> State | None:
+        return self.statements
+
     def statements(self) -> State | None:
-        if self.hist_state != _HIST_NONE:
-            return self.histogram
+        resume = self._resume()
+        if resume is not None:
+            return resume
         if self.brace_open:
             return self.inside_braces
         if self.src.startswith("#", self.pos):
@@ -275,9 +284,7 @@ class _Lexer:
             self._emit(Tok.METRIC_IDENTIFIER)
         else:
             self._emit(Tok.IDENTIFIER)
-        if self.series_desc and self._peek() != "{":
-            return self.value_sequence
-        return self.statements
+        return self._after_word()
 
     def _paren_follows(self) -> bool:
         i = self.pos
@@ -293,7 +300,9 @@ class _Lexer:
             self._backup()
             self._emit(Tok.DURATION)
             return self.statements
-        self._error(f"bad number or duration syntax: {go_quote(self.src[self.start : min(self.pos, self.n)])}")
+        self._error(
+            f"bad number or duration syntax: {go_quote(self.src[self.start : min(self.pos, self.n)])}"
+        )
         return None
 
     def _rest_of_duration(self) -> bool:
@@ -441,13 +450,15 @@ class _Lexer:
             elif nxt == "=":
                 self._emit(Tok.NEQ)
             else:
-                self._error(f"unexpected character after '!' inside braces: {go_quote_rune(nxt or chr(0xFFFD))}")
+                self._error(
+                    f"unexpected character after '!' inside braces: {go_quote_rune(nxt or chr(0xFFFD))}"
+                )
         elif ch == "{":
             self._error("unexpected left brace '{'")
         elif ch == "}":
             self._emit(Tok.RIGHT_BRACE)
             self.brace_open = False
-            return self.value_sequence if self.series_desc else self.statements
+            return self._after_braces()
         else:
             self._error(f"unexpected character inside braces: {go_quote_rune(ch)}")
         return self.inside_braces
@@ -494,116 +505,7 @@ class _Lexer:
             self._error(f"unexpected character in duration expression: {go_quote_rune(ch)}")
         return self.duration_expr
 
-    # --- series descriptions (test files) ---------------------------------------
-    def value_sequence(self) -> State | None:
-        if self.hist_state != _HIST_NONE:
-            return self.histogram
-        ch = self._next()
-        if ch == _EOF:
-            return self.statements
-        if ch == "{" and self._peek() == "{":
-            self.hist_state = _HIST_OPEN
-            self.pos += 1
-            self._emit(Tok.OPEN_HIST)
-            return self.histogram
-        if ch in _SPACE:
-            self._emit(Tok.SPACE)
-            self._skip_spaces()
-        elif ch in "+-x_":
-            self._emit({"+": Tok.ADD, "-": Tok.SUB, "x": Tok.TIMES, "_": Tok.BLANK}[ch])
-        elif _is_digit(ch) or (ch == "." and _is_digit(self._peek())):
-            self._backup()
-            self._number()
-        elif _is_alpha(ch):
-            self._backup()
-            return self.keyword_or_identifier
-        else:
-            self._error(f"unexpected character in series sequence: {go_quote_rune(ch)}")
-        return self.value_sequence
 
-    def _number(self) -> None:
-        if not self._scan_number():
-            self._error(f"bad number syntax: {go_quote(self.src[self.start : min(self.pos, self.n)])}")
-        self._emit(Tok.NUMBER)
-
-    def histogram(self) -> State | None:
-        if self.hist_state in (_HIST_MUL, _HIST_ADD, _HIST_SUB):
-            kind = {_HIST_MUL: Tok.TIMES, _HIST_ADD: Tok.ADD, _HIST_SUB: Tok.SUB}[self.hist_state]
-            self.hist_state = _HIST_NONE
-            self.pos += 1
-            self._emit(kind)
-            return self.value_sequence
-        if self.bracket_open:
-            return self.buckets
-        ch = self._next()
-        if ch and ch in _SPACE:
-            self._emit(Tok.SPACE)
-            self._skip_spaces()
-        elif _is_alpha(ch):
-            self._backup()
-            self._histogram_word()
-        elif ch == ":":
-            self._emit(Tok.COLON)
-        elif ch == "-":
-            self._emit(Tok.SUB)
-        elif _is_digit(ch):
-            self._backup()
-            self._number()
-        elif ch == "[":
-            self.bracket_open = True
-            self.got_colon = False
-            self.got_duration = False
-            self._emit(Tok.LEFT_BRACKET)
-            return self.buckets
-        elif ch == "}" and self._peek() == "}":
-            self.pos += 1
-            self._emit(Tok.CLOSE_HIST)
-            self.hist_state = {"x": _HIST_MUL, "+": _HIST_ADD, "-": _HIST_SUB}.get(self._peek(), _HIST_NONE)
-            return self.histogram if self.hist_state != _HIST_NONE else self.value_sequence
-        else:
-            self._error(f"histogram description incomplete unexpected: {go_quote_rune(ch or chr(0xFFFD))}")
-        return self.histogram
-
-    def _histogram_word(self) -> None:
-        match = _ALPHAS.match(self.src, self.pos)
-        assert match is not None
-        self.pos = match.end()
-        word = self.src[self.start : self.pos].lower()
-        if word in _HISTOGRAM_KEYS:
-            if self._peek() != ":":
-                self._error("missing `:` for histogram descriptor")
-            self._emit(_HISTOGRAM_KEYS[word])
-        elif KEYWORDS.get(word) is Tok.NUMBER:
-            self._emit(Tok.NUMBER)
-        elif word in _RESET_HINTS:
-            self._emit(_RESET_HINTS[word])
-        else:
-            self._error(f"bad histogram descriptor found: {go_quote(self.src[self.start : self.pos])}")
-
-    def buckets(self) -> State | None:
-        ch = self._next()
-        if ch and ch in _SPACE:
-            self._emit(Tok.SPACE)
-            self._skip_spaces()
-        elif ch == "-":
-            self._emit(Tok.SUB)
-            self._number()
-        elif _is_digit(ch):
-            self._backup()
-            self._number()
-        elif ch == "]":
-            self.bracket_open = False
-            self._emit(Tok.RIGHT_BRACKET)
-            return self.histogram
-        elif _is_alpha(ch):
-            # Letters accumulate until they spell Inf or NaN.
-            if KEYWORDS.get(self.src[self.start : self.pos].lower()) is Tok.NUMBER:
-                self._emit(Tok.NUMBER)
-        else:
-            self._error(f"invalid character in buckets description: {go_quote_rune(ch or chr(0xFFFD))}")
-        return self.buckets
-
-
-def tokenize(text: str, *, series_desc: bool = False) -> list[Token]:
-    """Lex ``text``; the list ends with an EOF or ERROR token."""
-    return _Lexer(text, series_desc).run()
+def tokenize(text: str) -> list[Token]:
+    """Lex a PromQL expression; the list ends with an EOF or ERROR token."""
+    return Lexer(text).run()

@@ -12,7 +12,15 @@ import math
 from dataclasses import replace
 from typing import Literal
 
-from .ast import DurationExpr, DurationOperand, Expr, MatrixSelector, NumberLiteral, SubqueryExpr, VectorSelector
+from .ast import (
+    DurationExpr,
+    DurationOperand,
+    Expr,
+    MatrixSelector,
+    NumberLiteral,
+    SubqueryExpr,
+    VectorSelector,
+)
 from .durations import ms_of_ns, ns_of_seconds
 from .errors import PositionRange
 from .gostr import format_float_pct_f
@@ -56,7 +64,10 @@ def apply_range(p: ParserBase, expr: Expr) -> Expr:
             return expr
         assert isinstance(expr, VectorSelector)
         return MatrixSelector(
-            vector_selector=expr, range_ms=range_ms, range_expr=range_expr, pos=_with_end(expr, p.last_closing)
+            vector_selector=expr,
+            range_ms=range_ms,
+            range_expr=range_expr,
+            pos=_with_end(expr, p.last_closing),
         )
     if not p.at(Tok.COLON):
         p.unexpected("subquery or range", '":" or "]"')
@@ -165,7 +176,10 @@ def apply_extended(p: ParserBase, expr: Expr, modifier: Literal["anchored", "smo
         p.error(f"{modifier} modifier not implemented", expr.pos)
         return expr
     selector = expr if isinstance(expr, VectorSelector) else expr.vector_selector
-    selector = replace(selector, **{modifier: True})
+    if modifier == "anchored":
+        selector = replace(selector, anchored=True)
+    else:
+        selector = replace(selector, smoothed=True)
     if getattr(selector, other):
         p.error("anchored and smoothed modifiers cannot be used together", expr.pos)
     if isinstance(expr, MatrixSelector):

@@ -52,10 +52,10 @@ class _Stop(Exception):
 class ParserBase:
     """Cursor over the token list plus the error list."""
 
-    def __init__(self, text: str, options: ParserOptions, *, series_desc: bool = False) -> None:
+    def __init__(self, text: str, options: ParserOptions, tokens: list[Token] | None = None) -> None:
         self.text = text
         self.options = options
-        self.tokens: list[Token] = tokenize(text, series_desc=series_desc)
+        self.tokens: list[Token] = tokenize(text) if tokens is None else tokens
         self.i = 0
         self.last_closing = 0
         self.errors: list[tuple[str, PositionRange]] = []

@@ -31,7 +31,9 @@ _NULLARY = {Tok.STEP: "step", Tok.RANGE: "range"}
 _MIN_MAX = {Tok.MIN_OF: "min_of", Tok.MAX_OF: "max_of"}
 
 
-def _span(op: str, lhs: DurationOperand | None, rhs: DurationOperand | None, start: int, end: int) -> PositionRange:
+def _span(
+    op: str, lhs: DurationOperand | None, rhs: DurationOperand | None, start: int, end: int
+) -> PositionRange:
     # Upstream's DurationExpr.PositionRange(): operands win over stored ends.
     if lhs is not None and rhs is not None:
         return PositionRange(lhs.pos.start, rhs.pos.end)
@@ -42,8 +44,15 @@ def _span(op: str, lhs: DurationOperand | None, rhs: DurationOperand | None, sta
     return PositionRange(start, end)
 
 
-def _node(op: str, lhs: DurationOperand | None, rhs: DurationOperand | None, start: int = 0, end: int = 0,
-          *, wrapped: bool = False) -> DurationExpr:
+def _node(
+    op: str,
+    lhs: DurationOperand | None,
+    rhs: DurationOperand | None,
+    start: int = 0,
+    end: int = 0,
+    *,
+    wrapped: bool = False,
+) -> DurationExpr:
     return DurationExpr(op=op, lhs=lhs, rhs=rhs, wrapped=wrapped, pos=_span(op, lhs, rhs, start, end))  # type: ignore[arg-type]
 
 
@@ -134,7 +143,10 @@ def _binary(p: ParserBase, min_prec: int) -> DurationOperand:
         rhs = _binary(p, prec if tok.kind is Tok.POW else prec + 1)
         _experimental(p, lhs)
         if tok.kind in (Tok.DIV, Tok.MOD) and isinstance(rhs, NumberLiteral) and rhs.value == 0:
-            p.error("division by zero" if tok.kind is Tok.DIV else "modulo by zero", PositionRange(tok.pos, tok.end))
+            p.error(
+                "division by zero" if tok.kind is Tok.DIV else "modulo by zero",
+                PositionRange(tok.pos, tok.end),
+            )
             lhs = NumberLiteral(value=0.0)
             continue
         lhs = _node(_BINARY[tok.kind], lhs, rhs)
@@ -169,23 +181,24 @@ def parse_offset_duration(p: ParserBase) -> DurationOperand:
     if tok.kind in _SIGNS and nxt.kind in _LITERALS:
         p.advance()
         return _apply_sign(p, tok, p.number_literal(), wrapped=False)
+    # For a signed step()/range()/min_of()/max_of() upstream also builds a
+    # unary "+" node, which its printer then drops; we skip that node so that
+    # printing and re-parsing give the same tree.
     if tok.kind in _SIGNS and nxt.kind in _NULLARY:
         p.advance()
-        node = _node(_BINARY[tok.kind], None, _nullary(p), tok.pos)
-        _experimental(p, node)
-        return node
+        operand = _nullary(p)
+        return _node("-", None, operand, tok.pos) if tok.kind is Tok.SUB else operand
     if tok.kind in _SIGNS and nxt.kind in _MIN_MAX:
         p.advance()
         name, first, second, _close = _min_max_args(p)
         # Upstream ends both nodes at the second argument, not at ")".
         inner = _node(_MIN_MAX[name.kind], first, second, name.pos, second.pos.end)
-        node = _node(_BINARY[tok.kind], None, inner, tok.pos, second.pos.end)
-        _experimental(p, node)
-        return node
+        _experimental(p, inner)
+        return _node("-", None, inner, tok.pos, second.pos.end) if tok.kind is Tok.SUB else inner
     if tok.kind in _SIGNS and nxt.kind is Tok.LEFT_PAREN:
         p.advance()
         p.advance()
-        inner = parse_duration_expr(p)
+        parenthesised = parse_duration_expr(p)
         p.expect(Tok.RIGHT_PAREN)
-        return _apply_sign(p, tok, inner, wrapped=True)
+        return _apply_sign(p, tok, parenthesised, wrapped=True)
     return parse_duration_expr(p)

@@ -40,7 +40,7 @@ from .errors import ParseError, PositionRange
 from .gostr import go_quote
 from .modifiers import apply_at, apply_extended, apply_offset, apply_range
 from .parse_base import ParserBase, ParserOptions, _Stop
-from .parse_durations import parse_offset_duration, parse_positive_duration
+from .parse_durations import parse_offset_duration
 from .regex import RegexSyntaxError, check_regex
 from .series import parse_series_desc
 from .signatures import EXPERIMENTAL_AGGREGATORS, PARAM_AGGREGATORS, Function, ValueType, get_function
@@ -86,7 +86,15 @@ _LABEL_KEYWORDS = frozenset({
     Tok.LIMIT_RATIO, Tok.STEP, Tok.RANGE, Tok.ANCHORED, Tok.SMOOTHED, Tok.MAX_OF, Tok.MIN_OF,
 })  # fmt: skip
 _FILL_KINDS = (Tok.FILL, Tok.FILL_LEFT, Tok.FILL_RIGHT)
+# Tokens that can start an expression (upstream's FIRST(expr)).
+_EXPR_START = frozenset(
+    _METRIC_KEYWORDS
+    | _FUNCTION_KEYWORDS
+    | {Tok.NUMBER, Tok.DURATION, Tok.STRING, Tok.LEFT_PAREN, Tok.LEFT_BRACE, Tok.ADD, Tok.SUB}
+    | {kind for kind in Tok if is_aggregator(kind)}
+)
 _PLACEHOLDER = NumberLiteral(value=0.0)
+_TOO_DEEP = "expression is nested too deeply"
 
 
 def _span(first: Token, last: Token) -> PositionRange:
@@ -122,7 +130,9 @@ class _ExprParser(ParserBase):
             rhs = self.binary(prec if op.kind is Tok.POW else prec + 1)
             lhs = self.new_binary(op, lhs, rhs, matching, return_bool)
 
-    def new_binary(self, op: Token, lhs: Expr, rhs: Expr, matching: VectorMatching, return_bool: bool) -> BinaryExpr:
+    def new_binary(
+        self, op: Token, lhs: Expr, rhs: Expr, matching: VectorMatching, return_bool: bool
+    ) -> BinaryExpr:
         node = BinaryExpr(
             op=SPELLING[op.kind],
             lhs=lhs,
@@ -142,7 +152,9 @@ class _ExprParser(ParserBase):
         if self.at(Tok.BOOL):
             self.advance()
             return_bool = True
-        card, on, labels, include = Cardinality.ONE_TO_ONE, False, (), ()
+        card, on = Cardinality.ONE_TO_ONE, False
+        labels: tuple[str, ...] = ()
+        include: tuple[str, ...] = ()
         if self.at(Tok.ON, Tok.IGNORING):
             on = self.advance().kind is Tok.ON
             labels = self.grouping_labels()
@@ -150,7 +162,10 @@ class _ExprParser(ParserBase):
                 left = self.advance().kind is Tok.GROUP_LEFT
                 card = Cardinality.MANY_TO_ONE if left else Cardinality.ONE_TO_MANY
                 # "(" right after group_x is its label list, never the operand.
-                if self.at(Tok.LEFT_PAREN):
+                # goyacc takes no default reduction in a state that can shift
+                # "error", so anything but an operand or fill() here is
+                # reported as a bad grouping list.
+                if self.at(Tok.LEFT_PAREN) or self.peek().kind not in _EXPR_START | set(_FILL_KINDS):
                     include = self.grouping_labels()
         fill_lhs = fill_rhs = None
         if self.at(*_FILL_KINDS):
@@ -186,9 +201,14 @@ class _ExprParser(ParserBase):
         operand = self.binary(_POW_PREC)
         if isinstance(operand, NumberLiteral):
             value = -operand.value if sign.kind is Tok.SUB else operand.value
-            return NumberLiteral(value=value, duration=operand.duration, pos=PositionRange(sign.pos, operand.pos.end))
-        op = "-" if sign.kind is Tok.SUB else "+"
-        return UnaryExpr(op=op, expr=operand, pos=PositionRange(sign.pos, operand.pos.end))
+            return NumberLiteral(
+                value=value, duration=operand.duration, pos=PositionRange(sign.pos, operand.pos.end)
+            )
+        return UnaryExpr(
+            op="-" if sign.kind is Tok.SUB else "+",
+            expr=operand,
+            pos=PositionRange(sign.pos, operand.pos.end),
+        )
 
     def postfix(self, expr: Expr) -> Expr:
         while True:
@@ -240,13 +260,15 @@ class _ExprParser(ParserBase):
 
     def call(self) -> Call:
         name = self.advance()
+        # Upstream looks the name up when the whole call is reduced, so errors
+        # inside the arguments are reported first.
+        args = self.call_args()
         func = get_function(name.val)
         if func is None:
             self.error(f"unknown function with name {go_quote(name.val)}", _span(name, name))
             func = Function(name.val, (), ValueType.VECTOR)
         elif func.experimental and not self.options.experimental_functions:
             self.error(f"function {go_quote(name.val)} is not enabled", _span(name, name))
-        args = self.call_args()
         return Call(func=func, args=tuple(args), pos=PositionRange(name.pos, self.last_closing))
 
     def call_args(self) -> list[Expr]:
@@ -256,8 +278,12 @@ class _ExprParser(ParserBase):
             args.append(self.binary(0))
             while self.at(Tok.COMMA):
                 comma = self.advance()
-                if self.at(Tok.RIGHT_PAREN):
+                if self.peek().kind not in _EXPR_START:
+                    # Upstream reduces "args ," as a trailing comma before it
+                    # looks at what follows, so this error always comes first.
                     self.error("trailing commas not allowed in function call args", _span(comma, comma))
+                    if not self.at(Tok.RIGHT_PAREN):
+                        raise _Stop
                     break
                 args.append(self.binary(0))
         self.expect(Tok.RIGHT_PAREN)
@@ -336,6 +362,7 @@ class _ExprParser(ParserBase):
     def vector_selector(self, name_tok: Token | None) -> VectorSelector:
         matchers: list[Matcher] = []
         name = ""
+        pos = PositionRange(self.peek().pos, self.peek().pos)
         if name_tok is not None:
             name = name_tok.val
             pos = _span(name_tok, name_tok)
@@ -400,11 +427,15 @@ def parse_expr(text: str, options: ParserOptions | None = None) -> Expr:
     parser = _ExprParser(text, options or ParserOptions())
     try:
         expr = parser.parse()
+        if parser.errors:
+            raise parser.first_error()
+        checked, errors = check_ast(expr, text)
     except _Stop:
         raise parser.first_error() from None
-    if parser.errors:
-        raise parser.first_error()
-    checked, errors = check_ast(expr, text)
+    except RecursionError:
+        # Thousands of nested parentheses (or "^" chains); upstream has no
+        # limit, but a clean error beats exhausting the interpreter's stack.
+        raise ParseError.at(text, _TOO_DEEP, PositionRange(0, 0)) from None
     if errors:
         message, pos = errors[0]
         raise ParseError.at(text, message, pos)

@@ -34,6 +34,7 @@ _POSIX = {
     "word": "0-9A-Za-z_",
     "xdigit": "0-9A-Fa-f",
 }
+_FLAGS = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
 _UNICODE_CLASSES = {"L": "[^\\W\\d_]", "N": "\\d", "Z": "\\s"}
 
 
@@ -49,6 +50,9 @@ def _translate(pattern: str) -> str:
     """Rewrite RE2-only syntax for Python, raising Go's error for syntax RE2 lacks."""
     out: list[str] = []
     i, n, in_class = 0, len(pattern), False
+    # Per open group, how many scoped-flag groups we opened inside it and must
+    # close with it (index 0 is the whole pattern).
+    pending = [0]
     while i < n:
         ch = pattern[i]
         if ch == "\\":
@@ -116,9 +120,22 @@ def _translate(pattern: str) -> str:
                 raise _go_error("invalid or unsupported Perl syntax", head[:3] if head[2] in "=!#" else head)
             if head.startswith("(?P=") or head.startswith("(?P>"):
                 raise _go_error("invalid named capture", head)
+            flags = _FLAGS.match(pattern, i)
+            if flags is not None:
+                # Go lets "(?i)" appear anywhere, acting until its group ends;
+                # Python only allows that at the start, so scope it explicitly.
+                out.append(f"(?{flags.group(1).replace('U', '')}:")
+                pending[-1] += 1
+                i = flags.end()
+                continue
+        if ch == "(":
+            pending.append(0)
+        elif ch == ")" and len(pending) > 1:
+            out.append(")" * pending.pop())
         out.append(ch)
         i += 1
-    return "".join(out)
+    out.append(")" * pending[0])
+    return "".join(out).replace("(?-:", "(?:")
 
 
 def _python_error(pattern: str, err: re.error) -> RegexSyntaxError:

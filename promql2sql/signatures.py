@@ -80,21 +80,70 @@ def _fn(
     return Function(name, args, ret, variadic, experimental)
 
 
-_ELEMENTWISE = (
-    "abs absent acos acosh asin asinh atan atanh ceil cos cosh deg exp floor histogram_avg "
-    "histogram_count histogram_stddev histogram_stdvar histogram_sum ln log10 log2 rad sgn sin "
-    "sinh sort sort_desc sqrt tan tanh timestamp"
-).split()
-_OVER_TIME = (
-    "absent_over_time avg_over_time changes count_over_time delta deriv first_over_time idelta "
-    "increase irate last_over_time max_over_time min_over_time present_over_time rate resets "
-    "stddev_over_time stdvar_over_time sum_over_time"
-).split()
-_EXPERIMENTAL_OVER_TIME = (
-    "mad_over_time ts_of_first_over_time ts_of_last_over_time ts_of_max_over_time ts_of_min_over_time"
-).split()
+_ELEMENTWISE = [
+    "abs",
+    "absent",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "ceil",
+    "cos",
+    "cosh",
+    "deg",
+    "exp",
+    "floor",
+    "histogram_avg",
+    "histogram_count",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_sum",
+    "ln",
+    "log10",
+    "log2",
+    "rad",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "tan",
+    "tanh",
+    "timestamp",
+]
+_OVER_TIME = [
+    "absent_over_time",
+    "avg_over_time",
+    "changes",
+    "count_over_time",
+    "delta",
+    "deriv",
+    "first_over_time",
+    "idelta",
+    "increase",
+    "irate",
+    "last_over_time",
+    "max_over_time",
+    "min_over_time",
+    "present_over_time",
+    "rate",
+    "resets",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+]
+_EXPERIMENTAL_OVER_TIME = [
+    "mad_over_time",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+]
 # Date functions take an optional instant vector (default: vector(time())).
-_DATE = "day_of_month day_of_week day_of_year days_in_month hour minute month year".split()
+_DATE = ["day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"]
 
 _ALL: list[Function] = [
     *(_fn(name, (_V,)) for name in _ELEMENTWISE),
@@ -134,9 +183,24 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in sorted(_ALL, key=lambda f: 
 # Aggregation operators.  Those in PARAM_AGGREGATORS take a leading parameter
 # (a scalar, or a string label name for count_values).
 AGGREGATORS = frozenset(
-    "avg bottomk count count_values group limitk limit_ratio max min quantile stddev stdvar sum topk".split()
+    [
+        "avg",
+        "bottomk",
+        "count",
+        "count_values",
+        "group",
+        "limitk",
+        "limit_ratio",
+        "max",
+        "min",
+        "quantile",
+        "stddev",
+        "stdvar",
+        "sum",
+        "topk",
+    ]
 )
-PARAM_AGGREGATORS = frozenset("bottomk count_values limitk limit_ratio quantile topk".split())
+PARAM_AGGREGATORS = frozenset(["bottomk", "count_values", "limitk", "limit_ratio", "quantile", "topk"])
 EXPERIMENTAL_AGGREGATORS = frozenset({"limitk", "limit_ratio"})
 
 

@@ -26,14 +26,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._schema import WIRE_I32, WIRE_I64, WIRE_LEN, Lookahead, Schema, lookahead
 from .errors import DecodeError
 
 I64 = NDArray[np.int64]
 U64 = NDArray[np.uint64]
 Bools = NDArray[np.bool_]
-
-WIRE_VARINT, WIRE_I64, WIRE_LEN, WIRE_I32 = 0, 1, 2, 5
-WIRE_NAMES = ("VARINT", "I64", "LEN", "SGROUP", "EGROUP", "I32", "6", "7")
 
 _PAD = 32  # zero bytes after the body, so 8-byte loads up to 24 bytes past the end are safe
 _U = np.uint64
@@ -56,7 +54,7 @@ _WALK_HORIZON = 32
 class Body:
     """A request body as numpy views, zero-padded so loads near the end stay in bounds."""
 
-    __slots__ = ("n", "u64", "u8")
+    __slots__ = ("n", "u8", "u64")
 
     def __init__(self, body: bytes | bytearray | memoryview) -> None:
         n = len(body)
@@ -202,12 +200,9 @@ class Fields:
     end: I64
 
 
-def scan(body: Body, starts: I64, ends: I64, hints: tuple[int, ...], msg: str) -> Fields:
-    """Find every field of the messages occupying ``[starts[i], ends[i])`` (disjoint, sorted).
-
-    ``hints`` are the one-byte tags of the message's known fields; they seed the candidate
-    bytes for pointer doubling. ``msg`` names the message type in error messages.
-    """
+def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
+    """Find every field of the ``schema`` messages at ``[starts[i], ends[i])`` (disjoint, sorted)."""
+    msg = schema.name
     act = np.flatnonzero(ends > starts)
     cur, lim = starts[act], ends[act]
     walked: list[tuple[I64, I64, Decoded, int]] = []
@@ -241,7 +236,7 @@ def scan(body: Body, starts: I64, ends: I64, hints: tuple[int, ...], msg: str) -
     if far:
         freg, fcur, flim = (np.concatenate(x) for x in zip(*far, strict=True))
         order = np.argsort(fcur, kind="stable")
-        lreg, lparts = _scan_long(body, freg[order], fcur[order], flim[order], hints, msg)
+        lreg, lparts = _scan_long(body, freg[order], fcur[order], flim[order], schema)
         counts = counts + np.bincount(lreg, minlength=starts.size)
     off = np.cumsum(counts) - counts
     slot = off[reg] + steps
@@ -351,15 +346,53 @@ def _follow(nxt: I64, starts: I64) -> I64:
         jump = jump[jump]
 
 
-def _scan_long(
-    body: Body, reg: I64, cur: I64, lim: I64, hints: tuple[int, ...], msg: str
-) -> tuple[I64, list[Any]]:
+def _lookahead_ok(body: Body, c: I64, la: Lookahead) -> I64:
+    """Indices of the candidates whose following bytes look like the start of their payload
+    message (see ``Lookahead``). Only one-byte inner lengths are checked; others pass."""
+    u8 = body.u8
+    b1 = u8[c + 1]
+    p = c + 2
+    p += b1 >= 0x80  # a two-byte length (longer ones are rare enough to be judged by byte 2)
+    key = u8[c].astype(np.intp)
+    key <<= 8
+    key |= u8[p]
+    ok = la.first.ravel()[key]
+    ok |= b1 == 0
+    i = np.flatnonzero(ok)
+    k = la.pick.ravel()[key[i]]
+    q = p[i]
+    l2 = u8[q + 1]
+    ok2 = la.second.ravel()[(k << 8) | u8[q + 2]] | (k == 0) | (l2 == 0) | (l2 >= 0x80)
+    return i[ok2]
+
+
+def _exact(cand: I64, crid: I64, end: I64, bad: Bools, cur: I64, lim: I64) -> bool:
+    """Whether the candidates are exactly the field chains of all ranges (then no doubling)."""
+    if cand.size < cur.size or bad.any():
+        return False
+    brk = np.flatnonzero(crid[1:] != crid[:-1])
+    first = np.concatenate(([0], brk + 1))
+    last = np.concatenate((brk, [cand.size - 1]))
+    if first.size != cur.size or not (crid[first] == np.arange(cur.size)).all():
+        return False
+    link = end[:-1] == cand[1:]
+    link[brk] = True
+    return bool(link.all() and (cand[first] == cur).all() and (end[last] == lim).all())
+
+
+def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tuple[I64, list[Any]]:
     """Fields of messages with many fields, by pointer doubling over candidate bytes."""
+    msg = schema.name
     hint = np.zeros(256, np.bool_)
-    hint[list(hints)] = True
+    hint[list(schema.hints)] = True
+    la: Lookahead | None = lookahead(schema)
     out: list[tuple[I64, I64, Decoded]] = []
     while reg.size:
         cand, crid, mask = _candidates(body, cur, lim, hint)
+        if la is not None:
+            keep = _lookahead_ok(body, cand, la)
+            cand, crid = cand[keep], crid[keep]
+            mask = None  # the body-wide mask no longer matches the filtered candidates
         clim = lim[crid]
         hv = np.flatnonzero(hint)
         if ((hv & 7) == WIRE_LEN).all() and (hv < 0x80).all():
@@ -367,6 +400,9 @@ def _scan_long(
         else:
             d = decode_at(body, cand, clim)
             end, bad = d.end, d.bad
+        if _exact(cand, crid, end, bad, cur, lim):
+            out.append((reg[crid], cand, decode_at(body, cand, clim)))
+            break
         nxt, s = _link(cand, end, bad, clim, cur, mask)
         members = np.sort(_follow(nxt, s[s < cand.size]))
         mpos, mrid = cand[members], crid[members]
@@ -382,8 +418,9 @@ def _scan_long(
         pend = esc_pos < lim
         if not pend.any():
             break
-        # The chain met a field that is not a candidate (an unknown field): decode it exactly,
-        # hint its first byte and resume after it.
+        # The chain met a field that is not a candidate (an unknown field, or one the lookahead
+        # filter rejected): decode it exactly, hint its first byte, drop the filter, and resume.
+        la = None
         reg, cur, lim = reg[pend], esc_pos[pend], lim[pend]
         e = decode_at(body, cur, lim)
         raise_bad(body, cur, lim, e.bad, msg)
@@ -393,6 +430,9 @@ def _scan_long(
         reg, cur, lim = reg[more], e.end[more], lim[more]
     regs = np.concatenate([r for r, _, _ in out])
     poss = np.concatenate([p for _, p, _ in out])
+    if len(out) == 1:
+        d = out[0][2]
+        return regs, [poss, d.tag, d.start, d.end]
     o = np.argsort(poss, kind="stable")
     cols = [poss[o]]
     for name in ("tag", "start", "end"):

@@ -7,6 +7,7 @@ decoders never use this module. Field numbers and types follow upstream ``prompb
 
 from __future__ import annotations
 
+import struct
 from functools import cache
 from typing import Any
 
@@ -68,7 +69,10 @@ def _v1() -> tuple[str, dict[str, list[_Field]], dict[str, list[str]]]:
             ("timestamp", 3, "int64", False, None, None),
         ],
         "Histogram": _histogram(p, []),
-        "BucketSpan": [("offset", 1, "sint32", False, None, None), ("length", 2, "uint32", False, None, None)],
+        "BucketSpan": [
+            ("offset", 1, "sint32", False, None, None),
+            ("length", 2, "uint32", False, None, None),
+        ],
         "TimeSeries": [
             ("labels", 1, "msg", True, f".{p}.Label", None),
             ("samples", 2, "msg", True, f".{p}.Sample", None),
@@ -83,7 +87,14 @@ def _v1() -> tuple[str, dict[str, list[_Field]], dict[str, list[str]]]:
     }
     enums = {
         "MetricMetadata.MetricType": [
-            "UNKNOWN", "COUNTER", "GAUGE", "HISTOGRAM", "GAUGEHISTOGRAM", "SUMMARY", "INFO", "STATESET",
+            "UNKNOWN",
+            "COUNTER",
+            "GAUGE",
+            "HISTOGRAM",
+            "GAUGEHISTOGRAM",
+            "SUMMARY",
+            "INFO",
+            "STATESET",
         ],
         "Histogram.ResetHint": ["UNKNOWN", "YES", "NO", "GAUGE"],
     }
@@ -120,22 +131,36 @@ def _v2() -> tuple[str, dict[str, list[_Field]], dict[str, list[str]]]:
             ("unit_ref", 4, "uint32", False, None, None),
         ],
         "Histogram": _histogram(p, [("start_timestamp", 17, "int64", False, None, None)]),
-        "BucketSpan": [("offset", 1, "sint32", False, None, None), ("length", 2, "uint32", False, None, None)],
+        "BucketSpan": [
+            ("offset", 1, "sint32", False, None, None),
+            ("length", 2, "uint32", False, None, None),
+        ],
     }
     enums = {
         "Metadata.MetricType": [
             "METRIC_TYPE_" + t
-            for t in ("UNSPECIFIED", "COUNTER", "GAUGE", "HISTOGRAM", "GAUGEHISTOGRAM", "SUMMARY", "INFO", "STATESET")
+            for t in (
+                "UNSPECIFIED",
+                "COUNTER",
+                "GAUGE",
+                "HISTOGRAM",
+                "GAUGEHISTOGRAM",
+                "SUMMARY",
+                "INFO",
+                "STATESET",
+            )
         ],
         "Histogram.ResetHint": ["RESET_HINT_" + t for t in ("UNSPECIFIED", "YES", "NO", "GAUGE")],
     }
     return p, messages, enums
 
 
-@cache
-def _classes(version: int) -> dict[str, Any]:
+def file_descriptor(version: int) -> descriptor_pb2.FileDescriptorProto:
+    """The schema of remote write ``version`` (1 or 2) as a FileDescriptorProto (a fresh copy)."""
     pkg, messages, enums = _v1() if version == 1 else _v2()
-    fdp = descriptor_pb2.FileDescriptorProto(name=f"promlake_rw_v{version}.proto", package=pkg, syntax="proto3")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name=f"promlake_rw_v{version}.proto", package=pkg, syntax="proto3"
+    )
     for name, fields in messages.items():
         m = fdp.message_type.add(name=name)
         if name == "Histogram":
@@ -154,9 +179,22 @@ def _classes(version: int) -> dict[str, Any]:
                 e = m.enum_type.add(name=short)
                 for i, v in enumerate(values):
                     e.value.add(name=v, number=i)
+    return fdp
+
+
+def classes_for(fdp: descriptor_pb2.FileDescriptorProto) -> dict[str, Any]:
+    """Message classes (keyed by short name) of a file descriptor, in a private pool."""
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{pkg}.{name}")) for name in messages}
+    return {
+        m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{fdp.package}.{m.name}"))
+        for m in fdp.message_type
+    }
+
+
+@cache
+def _classes(version: int) -> dict[str, Any]:
+    return classes_for(file_descriptor(version))
 
 
 def v1_classes() -> dict[str, Any]:
@@ -167,3 +205,135 @@ def v1_classes() -> dict[str, Any]:
 def v2_classes() -> dict[str, Any]:
     """Message classes of ``io.prometheus.write.v2.Request`` and its parts, keyed by short name."""
     return _classes(2)
+
+
+# --- Oracle: one plain-Python shape for a parsed protobuf message and for a WriteBatch -------
+#
+# {"series": [{"labels": [(name, value)], "samples": [(value bits, ts, start_ts)],
+#              "exemplars": [([(name, value)], value bits, ts)], "histograms": [dict]}],
+#  "metadata": [(series or None, family, type, help, unit)]}
+# Floats are compared as their 64-bit patterns so NaN payloads (stale markers) count.
+
+
+def _bits(x: float) -> int:
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+_TYPES = ("unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset")
+
+
+def _type_name(code: int) -> str:
+    return _TYPES[code] if 0 <= code < len(_TYPES) else "unknown"
+
+
+def _hist(h: Any, start_ts: int) -> dict[str, Any]:
+    is_float = h.WhichOneof("count") == "count_float"
+    zero_float = h.WhichOneof("zero_count") == "zero_count_float"
+    return {
+        "timestamp": h.timestamp,
+        "start_timestamp": start_ts,
+        "is_float": is_float,
+        "count_int": 0 if is_float else h.count_int,
+        "count_float": _bits(h.count_float) if is_float else 0,
+        "sum": _bits(h.sum),
+        "schema": h.schema,
+        "zero_threshold": _bits(h.zero_threshold),
+        "zero_count_int": 0 if zero_float else h.zero_count_int,
+        "zero_count_float": _bits(h.zero_count_float) if zero_float else 0,
+        "negative_spans": [(s.offset, s.length) for s in h.negative_spans],
+        "negative_deltas": list(h.negative_deltas),
+        "negative_counts": [_bits(c) for c in h.negative_counts],
+        "positive_spans": [(s.offset, s.length) for s in h.positive_spans],
+        "positive_deltas": list(h.positive_deltas),
+        "positive_counts": [_bits(c) for c in h.positive_counts],
+        "reset_hint": h.reset_hint,
+        "custom_values": [_bits(c) for c in h.custom_values],
+    }
+
+
+def message_to_python(msg: Any, version: int) -> dict[str, Any]:
+    """Normalize a parsed ``WriteRequest`` (1) or ``Request`` (2); raises ValueError where the
+    decoders must raise (v2 symbol rules)."""
+    if version == 1:
+        v1series = [
+            {
+                "labels": [(lb.name, lb.value) for lb in ts.labels],
+                "samples": [(_bits(s.value), s.timestamp, 0) for s in ts.samples],
+                "exemplars": [
+                    ([(lb.name, lb.value) for lb in e.labels], _bits(e.value), e.timestamp)
+                    for e in ts.exemplars
+                ],
+                "histograms": [_hist(h, 0) for h in ts.histograms],
+            }
+            for ts in msg.timeseries
+        ]
+        v1meta = [(None, m.metric_family_name, _type_name(m.type), m.help, m.unit) for m in msg.metadata]
+        return {"series": v1series, "metadata": v1meta}
+    sym = list(msg.symbols)
+    if (msg.timeseries or sym) and (not sym or sym[0] != ""):
+        raise ValueError("symbols table must start with the empty string")
+
+    def pairs(refs: Any) -> list[tuple[str, str]]:
+        if len(refs) % 2 or any(r >= len(sym) for r in refs):
+            raise ValueError("bad labels_refs")
+        return [(sym[refs[i]], sym[refs[i + 1]]) for i in range(0, len(refs), 2)]
+
+    series: list[dict[str, Any]] = []
+    meta: list[tuple[int | None, str, str, str, str]] = []
+    for i, ts in enumerate(msg.timeseries):
+        labels = pairs(ts.labels_refs)
+        series.append(
+            {
+                "labels": labels,
+                "samples": [(_bits(s.value), s.timestamp, s.start_timestamp) for s in ts.samples],
+                "exemplars": [(pairs(e.labels_refs), _bits(e.value), e.timestamp) for e in ts.exemplars],
+                "histograms": [_hist(h, h.start_timestamp) for h in ts.histograms],
+            }
+        )
+        if ts.HasField("metadata"):
+            m = ts.metadata
+            if m.help_ref >= len(sym) or m.unit_ref >= len(sym):
+                raise ValueError("bad metadata ref")
+            if _type_name(m.type) != "unknown" or sym[m.help_ref] or sym[m.unit_ref]:
+                family = next((v for n, v in labels if n == "__name__"), "")
+                meta.append((i, family, _type_name(m.type), sym[m.help_ref], sym[m.unit_ref]))
+    return {"series": series, "metadata": meta}
+
+
+def batch_to_python(batch: Any) -> dict[str, Any]:
+    """Normalize a ``WriteBatch`` (slowly, one value at a time: for tests only)."""
+    series: list[dict[str, Any]] = [
+        {"labels": [], "samples": [], "exemplars": [], "histograms": []} for _ in range(batch.n_series)
+    ]
+    for s, n, v in zip(
+        batch.label_series, batch.label_names.to_pylist(), batch.label_values.to_pylist(), strict=True
+    ):
+        series[s]["labels"].append((n, v))
+    bits = batch.sample_values.view("<i8")
+    for s, b, t, st in zip(batch.sample_series, bits, batch.sample_ts, batch.sample_start_ts, strict=True):
+        series[s]["samples"].append((int(b), int(t), int(st)))
+    ex_labels: list[list[tuple[str, str]]] = [[] for _ in range(batch.exemplar_ts.size)]
+    for e, n, v in zip(
+        batch.exemplar_label_exemplar,
+        batch.exemplar_label_names.to_pylist(),
+        batch.exemplar_label_values.to_pylist(),
+        strict=True,
+    ):
+        ex_labels[e].append((n, v))
+    ebits = batch.exemplar_values.view("<i8")
+    for k, (s, b, t) in enumerate(zip(batch.exemplar_series, ebits, batch.exemplar_ts, strict=True)):
+        series[s]["exemplars"].append((ex_labels[k], int(b), int(t)))
+    for row in batch.histograms.to_pylist():
+        s = row.pop("series")
+        for key in ("count_float", "sum", "zero_threshold", "zero_count_float"):
+            row[key] = _bits(row[key])
+        for key in ("negative_counts", "positive_counts", "custom_values"):
+            row[key] = [_bits(c) for c in row[key]]
+        for key in ("negative_spans", "positive_spans"):
+            row[key] = [(x["offset"], x["length"]) for x in row[key]]
+        series[s]["histograms"].append(row)
+    meta = [
+        (r["series"], r["metric_family_name"], r["type"], r["help"], r["unit"])
+        for r in batch.metadata.to_pylist()
+    ]
+    return {"series": series, "metadata": meta}
