@@ -93,6 +93,7 @@ _EXPR_START = frozenset(
     | {Tok.NUMBER, Tok.DURATION, Tok.STRING, Tok.LEFT_PAREN, Tok.LEFT_BRACE, Tok.ADD, Tok.SUB}
     | {kind for kind in Tok if is_aggregator(kind)}
 )
+_AFTER_GROUP_MODIFIER = _EXPR_START | frozenset(_FILL_KINDS)
 _PLACEHOLDER = NumberLiteral(value=0.0)
 _TOO_DEEP = "expression is nested too deeply"
 
@@ -165,7 +166,7 @@ class _ExprParser(ParserBase):
                 # goyacc takes no default reduction in a state that can shift
                 # "error", so anything but an operand or fill() here is
                 # reported as a bad grouping list.
-                if self.at(Tok.LEFT_PAREN) or self.peek().kind not in _EXPR_START | set(_FILL_KINDS):
+                if self.at(Tok.LEFT_PAREN) or self.peek().kind not in _AFTER_GROUP_MODIFIER:
                     include = self.grouping_labels()
         fill_lhs = fill_rhs = None
         if self.at(*_FILL_KINDS):
