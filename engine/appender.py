@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+
 from promlake.engine.errors import InvalidSeriesError
 from promlake.engine.labels import SeriesBatch, long_to_maps
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from promlake.engine.labels import LABELS_TYPE
 
 log = logging.getLogger(__name__)

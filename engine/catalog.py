@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import sqlglot.expressions as exp
+
 from promlake.engine.blocks import SAMPLES_SCHEMA, SERIES_SCHEMA, Block
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot.expressions as exp
+
 from promlake.engine import blocks as blk
 from promlake.engine.blocks import Block
 

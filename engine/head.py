@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
 from promlake.engine.blocks import EXEMPLARS_SCHEMA, SAMPLES_SCHEMA
 from promlake.engine.errors import DuplicateSampleError
 

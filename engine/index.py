@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from promlake.engine.errors import SeriesCollisionError
 from promlake.engine.labels import LABEL_TABLE_SCHEMA
 from promlake.engine.matchers import LabelMatcher, select_series

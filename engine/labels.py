@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from promlake.engine import series_id as _sid
 from promlake.engine.errors import InvalidSeriesError
 

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from promlake.engine import blocks as blk
 from promlake.engine import compaction, wal
 from promlake.engine.appender import Appender, CommitResult, Metadata, _Exemplars, _Samples, exemplar_table
@@ -32,6 +33,7 @@ from promlake.engine.errors import LakeLockedError, OutOfBoundsError, StorageErr
 from promlake.engine.head import HeadGeneration
 from promlake.engine.index import SeriesIndex
 from promlake.engine.labels import LABEL_TABLE_SCHEMA, METRIC_NAME, SeriesBatch, labels_to_map
+from promlake.engine.memory import release_unused
 from promlake.engine.recovery import load_series, replay_generations
 
 log = logging.getLogger(__name__)
@@ -238,6 +240,8 @@ class Lake:
                 self._wal.remove_before(keep_from)
                 self.blocks.extend(written)
                 self.flushing.remove(gen)
+            del gen
+            release_unused()
             return written
 
     def _write_generation(self, gen: HeadGeneration) -> list[Block]:

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from promlake.engine import wal
 from promlake.engine.appender import Metadata
 from promlake.engine.blocks import Block

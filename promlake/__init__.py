@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import promlake._memory  # noqa: F401  (first: allocator settings must precede numpy/pyarrow/polars)
 from promlake.engine.lake import Lake
 
 __version__ = "0.1.0"

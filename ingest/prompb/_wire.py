@@ -45,6 +45,9 @@ _C3, _C3H = _U(0x000000000FFFFFFF), _U(0x0FFFFFFF00000000)
 _FIXED = np.array([0, 8, 0, 0, 0, 4, 0, 0], np.int64)
 _HAS_VARINT = np.array([1, 0, 1, 0, 0, 0, 0, 0], np.int64)
 _BAD_WIRE = np.array([False, False, False, True, True, False, True, True])
+# One-byte tags of LEN fields (field numbers 1-15): the shape of nearly every container field.
+_LEN_TAG = np.zeros(256, np.bool_)
+_LEN_TAG[np.arange(1, 16) << 3 | WIRE_LEN] = True
 # Lengths are clamped before they are added to offsets, so a hostile 2**63 cannot overflow.
 _MAX_LEN = _U(1 << 40)
 # A message with more fields than this left (estimated) is handed to pointer doubling.
@@ -94,8 +97,9 @@ def varints_at(body: Body, pos: I64) -> tuple[U64, I64, Bools]:
         ten = ~nine & (b9 < 0x80)
         val[i] |= ((b8 & _U(0x7F)) << _U(56)) | (np.where(ten, b9 & _ONE, _U(0)) << _U(63))
         nb[i] = np.where(nine, 9, 10)
-        # protobuf allows only 0 or 1 in the tenth byte; more bytes are "varint too long".
-        bad[i] = ~nine & ~(ten & (b9 <= 1))
+        # Bits past 64 in the tenth byte are dropped, as gogoproto's generated Unmarshal (what
+        # Prometheus runs) and upb do; only an eleventh byte is an error.
+        bad[i] = ~nine & ~ten
     return val, nb, bad
 
 
@@ -112,8 +116,15 @@ class Decoded:
 def decode_at(body: Body, pos: I64, lim: I64) -> Decoded:
     """Decode one field header at each offset (vectorized), each bounded by its ``lim``."""
     u8 = body.u8
-    tag = u8[pos].astype(np.int64)
-    val = u8[pos + 1].astype(np.int64)
+    t8 = u8[pos]
+    v8 = u8[pos + 1]
+    if (_LEN_TAG[t8] & (v8 < 0x80)).all():
+        # All one-byte LEN tags with one-byte lengths (labels, samples, series): a few ops.
+        start = pos + 2
+        end = start + v8
+        return Decoded(t8.astype(np.int64), start, end, end > lim)
+    tag = t8.astype(np.int64)
+    val = v8.astype(np.int64)
     wire = tag & 7
     has_varint = _HAS_VARINT[wire]
     vpos = pos + 1
@@ -152,7 +163,7 @@ def _explain(data: Any, pos: int, lim: int, msg: str) -> DecodeError:
             v |= (b & 0x7F) << shift
             shift += 7
             if b < 0x80:
-                return (v, i + 1) if v < 1 << 64 else (-1, i + 1)
+                return v & (1 << 64) - 1, i + 1
         return -1, 10
 
     tag = varint(pos)
@@ -176,7 +187,7 @@ def _explain(data: Any, pos: int, lim: int, msg: str) -> DecodeError:
     if val is None:
         return DecodeError(f"{what}: truncated varint (message ends at byte {lim})", vpos)
     if val[0] < 0:
-        return DecodeError(f"{what}: varint is longer than 10 bytes or overflows 64 bits", vpos)
+        return DecodeError(f"{what}: varint is longer than 10 bytes", vpos)
     return DecodeError(
         f"{what}: length {val[0]} runs past the end of the enclosing message at byte {lim}", pos
     )
@@ -212,15 +223,18 @@ def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
         d = decode_at(body, cur, lim)
         raise_bad(body, cur, lim, d.bad, msg)
         walked.append((act, cur, d, step))
-        more = d.end < lim
-        flen = float((d.end - cur).mean())
+        more = np.flatnonzero(d.end < lim)
+        # Messages with many fields left go to pointer doubling; checked at powers of two so a
+        # long walk costs few checks.
+        if more.size and step & (step - 1) == 0:
+            flen = float((d.end - cur).mean())
+            long = (lim[more] - d.end[more]) > _WALK_HORIZON * flen
+            if long.any():
+                i = more[long]
+                far.append((act[i], d.end[i], lim[i]))
+                more = more[~long]
         act, cur, lim = act[more], d.end[more], lim[more]
         step += 1
-        if act.size:
-            long = (lim - cur) > _WALK_HORIZON * flen
-            if long.any():
-                far.append((act[long], cur[long], lim[long]))
-                act, cur, lim = act[~long], cur[~long], lim[~long]
     empty = np.zeros(0, np.int64)
     reg = _cat([a for a, _, _, _ in walked]) if walked else empty
     parts = [_cat([p for _, p, _, _ in walked]) if walked else empty]

@@ -114,6 +114,8 @@ def _v2() -> tuple[str, dict[str, list[_Field]], dict[str, list[str]]]:
             ("histograms", 3, "msg", True, f".{p}.Histogram", None),
             ("exemplars", 4, "msg", True, f".{p}.Exemplar", None),
             ("metadata", 5, "msg", False, f".{p}.Metadata", None),
+            # Before Prometheus 3.9 (reserved since; the decoder still reads it as a fallback).
+            ("created_timestamp", 6, "int64", False, None, None),
         ],
         "Exemplar": [
             ("labels_refs", 1, "uint32", True, None, None),
@@ -285,9 +287,11 @@ def message_to_python(msg: Any, version: int) -> dict[str, Any]:
         series.append(
             {
                 "labels": labels,
-                "samples": [(_bits(s.value), s.timestamp, s.start_timestamp) for s in ts.samples],
+                "samples": [
+                    (_bits(s.value), s.timestamp, s.start_timestamp or ts.created_timestamp) for s in ts.samples
+                ],
                 "exemplars": [(pairs(e.labels_refs), _bits(e.value), e.timestamp) for e in ts.exemplars],
-                "histograms": [_hist(h, h.start_timestamp) for h in ts.histograms],
+                "histograms": [_hist(h, h.start_timestamp or ts.created_timestamp) for h in ts.histograms],
             }
         )
         if ts.HasField("metadata"):

@@ -57,8 +57,6 @@ def _superset(version: int) -> dict[str, Any]:
         used = {x.number for x in m.field} | {2} if m.name == "WriteRequest" else {x.number for x in m.field}
         if version == 2 and m.name == "Request":
             used |= {1, 2, 3}
-        if version == 2 and m.name == "TimeSeries":
-            used |= {6}  # legacy created_timestamp: known to the decoder
         free = [*[n for n in range(1, 16) if n not in used][:3], 1000, 2**29 - 1]
         for k, number in enumerate(free):
             x = m.field.add(name=f"x{number}", number=number, type=kinds[k % len(kinds)])
@@ -177,6 +175,8 @@ def requests_v2(draw: Any, max_series: int = 6) -> bytes:
             _extra(e, draw(extras))
         for _ in range(draw(st.integers(0, 1))):
             draw(histograms(ts))
+        if draw(st.integers(0, 4)) == 0:
+            ts.created_timestamp = draw(timestamps)  # pre-3.9 senders; a start_ts fallback
         if draw(st.booleans()):
             ts.metadata.type = draw(st.integers(0, 9))
             ts.metadata.help_ref = draw(ref)

@@ -101,8 +101,11 @@ def test_invalid_wire_type_and_field_zero() -> None:
 
 
 def test_overlong_varint() -> None:
-    _raises(GOOD + b"\x08" + b"\xff" * 10 + b"\x01", 1, "longer than 10 bytes")
-    _raises(GOOD + b"\x08" + b"\xff" * 9 + b"\x02", 1, "overflows")
+    _raises(GOOD + b"\x38" + b"\xff" * 10 + b"\x01", 1, "longer than 10 bytes")
+    # Bits beyond 64 in a tenth byte are dropped, as gogoproto (Prometheus) and upb do.
+    sample = _field(2, 0, b"\xff" * 9 + b"\x7f")
+    batch = decode_write_request_v1(_series(_label(b"__name__", b"up"), sample=sample))
+    assert batch.sample_ts.tolist() == [-1]
 
 
 def test_invalid_utf8_in_label() -> None:

@@ -1,0 +1,1 @@
+"""promqltest conformance: the upstream PromQL test corpus run against promlake (see README.md)."""
