@@ -31,8 +31,15 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 
 SAMPLES_SCHEMA = pa.schema(
-    [("series_id", pa.int64()), ("ts", pa.int64()), ("value", pa.float64())]
+    [("series_id", pa.int64()), ("ts", pa.int64()), ("value", pa.float64()), ("stale", pa.bool_())]
 )
+# The stale marker: a NaN with this exact bit pattern (Prometheus's value.StaleNaN).
+STALE_BITS = 0x7FF0000000000002
+
+
+def stale_mask(values: np.ndarray) -> np.ndarray:
+    """Which values are stale markers (by bits: SQL engines cannot tell NaNs apart)."""
+    return np.asarray(values, np.float64).view(np.uint64) == STALE_BITS
 SERIES_SCHEMA = pa.schema(
     [
         ("series_id", pa.int64()),
@@ -165,7 +172,9 @@ def publish(tmp: Path, path: Path) -> None:
 
 def write_samples(table: pa.Table, path: Path, metadata: dict[str, str] | None = None, level: int = 0) -> int:
     """Write samples sorted by (series_id, ts) with the size-tuned encodings."""
-    table = table.cast(SAMPLES_SCHEMA)
+    if "stale" not in table.column_names:
+        table = table.append_column("stale", pa.array(stale_mask(table.column("value").to_numpy())))
+    table = table.select(SAMPLES_SCHEMA.names).cast(SAMPLES_SCHEMA)
     if metadata:
         table = table.replace_schema_metadata({**metadata, "promlake.format": FORMAT_VERSION})
     else:

@@ -99,7 +99,7 @@ def _empty(schema: pa.Schema) -> exp.Select:
 def _duck_type(t: pa.DataType) -> str:
     if pa.types.is_map(t):
         return "MAP(VARCHAR, VARCHAR)"
-    return {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR"}[str(t)]
+    return {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN"}[str(t)]
 
 
 def _seq_of_filename() -> exp.Expression:
@@ -109,7 +109,7 @@ def _seq_of_filename() -> exp.Expression:
 
 
 def _samples_query(snap: Snapshot) -> exp.Expression:
-    cols = ["series_id", "ts", "value"]
+    cols = ["series_id", "ts", "value", "stale"]
     parts: list[exp.Select] = []
     files = snap.files("samples")
     if files:

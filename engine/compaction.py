@@ -124,7 +124,7 @@ def _chunk_query(files: list[str], lo: int, hi: int, dedup: bool) -> exp.Select:
         exp.Kwarg(this=exp.var("filename"), expression=exp.true()),
     )
     q = (
-        exp.select("series_id", "ts", "value")
+        exp.select("series_id", "ts", "value", "stale")
         .from_(src)
         .where(exp.Between(this=exp.column("series_id"), low=exp.Literal.number(lo), high=exp.Literal.number(hi)))
         .order_by("series_id", "ts")

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from promlake.engine.blocks import EXEMPLARS_SCHEMA, SAMPLES_SCHEMA
+from promlake.engine.blocks import EXEMPLARS_SCHEMA, SAMPLES_SCHEMA, stale_mask
 from promlake.engine.errors import DuplicateSampleError
 
 NO_TS = np.iinfo(np.int64).min
@@ -187,7 +187,8 @@ class HeadGeneration:
         if t is None:
             c = self._merged()
             t = pa.table(
-                {"series_id": self.sids[c.ref], "ts": c.ts, "value": c.value}, schema=SAMPLES_SCHEMA
+                {"series_id": self.sids[c.ref], "ts": c.ts, "value": c.value, "stale": stale_mask(c.value)},
+                schema=SAMPLES_SCHEMA,
             )
             self._table = t
         return t

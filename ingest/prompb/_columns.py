@@ -201,23 +201,38 @@ def _first_invalid(arr: pa.Array, typ: pa.DataType) -> int:
 
 def packed_varints(body: Body, s: I64, e: I64, what: str) -> tuple[U64, I64, I64]:
     """All varints packed in the ranges: (values, range index, offset of each varint)."""
-    pos, rid = ranges_index(s, e)
+    lens = e - s
+    pos, _ = ranges_index(s, e)
     if not pos.size:
-        return np.zeros(0, np.uint64), rid, pos
-    term = body.u8[pos] < 0x80
-    ends = np.cumsum(e - s) - 1
-    last = ends[e > s]
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, np.uint64), empty, empty
+    data = body.u8[pos]
+    term = data < 0x80
+    nz = np.flatnonzero(lens)
+    first_byte = (np.cumsum(lens) - lens)[nz]
+    last = first_byte + lens[nz] - 1
     if not term[last].all():
         i = int(np.flatnonzero(~term[last])[0])
         raise DecodeError(f"{what}: truncated packed varint", int(pos[last[i]]))
-    first = np.empty(pos.size, np.bool_)
-    first[0] = True
-    first[1:] = term[:-1]  # each range ends on a terminator, so this also marks range starts
-    at = pos[first]
-    v, _vl, vb = varints_at(body, at)
-    if vb.any():
-        raise DecodeError(f"{what}: varint is longer than 10 bytes", int(at[np.flatnonzero(vb)[0]]))
-    return v, rid[first], at
+    starts = np.empty(pos.size, np.bool_)
+    starts[0] = True
+    starts[1:] = term[:-1]  # each range ends on a terminator, so this also marks range starts
+    fi = np.flatnonzero(starts)
+    # Symbol references and bucket deltas are mostly one or two bytes: decode those from the
+    # gathered bytes, and only longer ones from 8-byte loads.
+    b0 = data[fi]
+    v = (b0 & 0x7F).astype(np.uint64)
+    ci = np.flatnonzero(b0 >= 0x80)
+    if ci.size:
+        b1 = data[fi[ci] + 1]
+        v[ci] |= (b1 & 0x7F).astype(np.uint64) << np.uint64(7)
+        j = ci[b1 >= 0x80]
+        if j.size:
+            v[j], _, vb = varints_at(body, pos[fi[j]])
+            if vb.any():
+                raise DecodeError(f"{what}: varint is longer than 10 bytes", int(pos[fi[j[vb]][0]]))
+    counts = np.add.reduceat(term, first_byte, dtype=np.int64)
+    return v, np.repeat(nz, counts), pos[fi]
 
 
 def packed_fixed64(body: Body, s: I64, e: I64, what: str) -> tuple[U64, I64, I64]:

@@ -308,18 +308,22 @@ def _candidates(body: Body, cur: I64, lim: I64, hint: Bools) -> tuple[I64, I64, 
     return c[keep], r[keep], mask
 
 
-def _len_ends(body: Body, pos: I64, lim: I64) -> tuple[I64, Bools]:
-    """Ends of fields known to have a one-byte LEN tag: only the length varint is decoded."""
+def _len_fields(body: Body, pos: I64, lim: I64) -> Decoded:
+    """Fields known to start with a one-byte LEN tag: only the length varint is decoded."""
+    t8 = body.u8[pos]
     ln = body.u8[pos + 1].astype(np.int64)
-    end = pos + 2 + ln
+    start = pos + 2
+    end = start + ln
     bad = np.zeros(pos.size, np.bool_)
     slow = ln >= 0x80
     if slow.any():
         i = np.flatnonzero(slow)
         v, vl, vbad = varints_at(body, pos[i] + 1)
-        end[i] = pos[i] + 1 + vl + np.minimum(v, _MAX_LEN).astype(np.int64)
+        start[i] = pos[i] + 1 + vl
+        end[i] = start[i] + np.minimum(v, _MAX_LEN).astype(np.int64)
         bad[i] = vbad
-    return end, bad | (end > lim)
+    bad |= end > lim
+    return Decoded(t8.astype(np.int64), start, end, bad)
 
 
 def _link(cand: I64, end: I64, bad: Bools, lim: I64, cur: I64, mask: Bools | None) -> tuple[I64, I64]:
@@ -409,18 +413,15 @@ def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tupl
             mask = None  # the body-wide mask no longer matches the filtered candidates
         clim = lim[crid]
         hv = np.flatnonzero(hint)
-        if ((hv & 7) == WIRE_LEN).all() and (hv < 0x80).all():
-            end, bad = _len_ends(body, cand, clim)
-        else:
-            d = decode_at(body, cand, clim)
-            end, bad = d.end, d.bad
-        if _exact(cand, crid, end, bad, cur, lim):
-            out.append((reg[crid], cand, decode_at(body, cand, clim)))
+        len_only = ((hv & 7) == WIRE_LEN).all() and (hv < 0x80).all()
+        d = _len_fields(body, cand, clim) if len_only else decode_at(body, cand, clim)
+        if _exact(cand, crid, d.end, d.bad, cur, lim):
+            out.append((reg[crid], cand, d))
             break
-        nxt, s = _link(cand, end, bad, clim, cur, mask)
+        nxt, s = _link(cand, d.end, d.bad, clim, cur, mask)
         members = np.sort(_follow(nxt, s[s < cand.size]))
         mpos, mrid = cand[members], crid[members]
-        md = decode_at(body, mpos, lim[mrid])
+        md = _take(d, members)
         out.append((reg[mrid], mpos, md))
         # Where each chain stopped: the end of its last member, or its start if it had none.
         esc_pos = cur.copy()

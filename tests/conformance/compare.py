@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from promlake.promql2sql.gostr import format_float_g
 from promlake.promql2sql.result import QueryResult
@@ -36,7 +36,7 @@ __all__ = [
 
 _MAX_LISTED = 20  # series shown on each side of a diff
 
-Point = float | HistogramValue
+Point: TypeAlias = float | HistogramValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +77,16 @@ def _series_of(result: QueryResult) -> list[SeriesPoints]:
     points: dict[int, list[tuple[int, float]]] = {}
     table = result.points
     for sid, t, v in zip(
-        table.column("series").to_pylist(), table.column("t").to_pylist(), table.column("v").to_pylist(), strict=True
+        table.column("series").to_pylist(),
+        table.column("t").to_pylist(),
+        table.column("v").to_pylist(),
+        strict=True,
     ):
         points.setdefault(sid, []).append((t, v))
     out = []
-    for sid, labels in zip(result.series.column("series").to_pylist(), result.series.column("labels").to_pylist(), strict=True):
+    for sid, labels in zip(
+        result.series.column("series").to_pylist(), result.series.column("labels").to_pylist(), strict=True
+    ):
         out.append(SeriesPoints(tuple(sorted(labels)), tuple(points.get(sid, ()))))
     return out
 
@@ -146,7 +151,10 @@ def _render_expected(ev: Eval) -> list[str]:
     if ev.expect_string:
         return [f"  string {ev.expected_string!r}"]
     rows = sorted(ev.expected.values(), key=lambda e: e.position)
-    lines = [f"  {format_labels(e.labels)} {' '.join(format_value(v) for v in e.values)}" for e in rows[:_MAX_LISTED]]
+    lines = [
+        f"  {format_labels(e.labels)} {' '.join(format_value(v) for v in e.values)}"
+        for e in rows[:_MAX_LISTED]
+    ]
     if len(rows) > _MAX_LISTED:
         lines.append(f"  ... and {len(rows) - _MAX_LISTED} more")
     return lines or ["  (empty)"]
@@ -169,7 +177,11 @@ def compare(ev: Eval, value: Value) -> str | None:
     elif value.kind == "scalar":
         problem = _compare_scalar(ev, value.scalar)
     else:
-        problem = None if ev.expected_string == value.string else f"expected string {ev.expected_string!r} but got {value.string!r}"
+        problem = (
+            None
+            if ev.expected_string == value.string
+            else f"expected string {ev.expected_string!r} but got {value.string!r}"
+        )
     return None if problem is None else _diff(problem, ev, value)
 
 

@@ -47,7 +47,7 @@ def _fold_into_zero(buckets: Buckets, schema: int, threshold: float) -> tuple[Bu
     """Move buckets whose upper bound is within the zero bucket into the zero count."""
     if schema == CUSTOM_BUCKETS_SCHEMA or threshold == 0:
         return buckets, 0.0
-    base = 2.0 ** (2.0 ** -schema)
+    base = 2.0 ** (2.0**-schema)
     kept: Buckets = {}
     folded = 0.0
     for i, c in buckets.items():
@@ -74,8 +74,14 @@ def _combine(acc: HistogramValue, other: HistogramValue, sign: int) -> Histogram
     elif acc.schema > other.schema:
         raise ValueError(f"cannot add a schema {other.schema} histogram to a schema {acc.schema} one")
     schema = acc.schema
-    pos_a, neg_a = _buckets(acc.positive_buckets, acc.positive_offset), _buckets(acc.negative_buckets, acc.negative_offset)
-    pos_b, neg_b = _buckets(other.positive_buckets, other.positive_offset), _buckets(other.negative_buckets, other.negative_offset)
+    pos_a, neg_a = (
+        _buckets(acc.positive_buckets, acc.positive_offset),
+        _buckets(acc.negative_buckets, acc.negative_offset),
+    )
+    pos_b, neg_b = (
+        _buckets(other.positive_buckets, other.positive_offset),
+        _buckets(other.negative_buckets, other.negative_offset),
+    )
     if schema != CUSTOM_BUCKETS_SCHEMA and other.schema > schema:
         pos_b, neg_b = _reduce(pos_b, other.schema - schema), _reduce(neg_b, other.schema - schema)
     threshold = max(acc.zero_threshold, other.zero_threshold)
@@ -132,21 +138,35 @@ def _buckets_equal(a: Buckets, b: Buckets) -> bool:
 
 def histograms_equal(expected: HistogramValue, actual: HistogramValue, *, compare_hint: bool) -> bool:
     """Section 7.4: exact schema, zero threshold and custom bounds; floats within tolerance."""
-    if expected.schema != actual.schema or not _close(expected.count, actual.count) or not _close(expected.sum, actual.sum):
+    if (
+        expected.schema != actual.schema
+        or not _close(expected.count, actual.count)
+        or not _close(expected.sum, actual.sum)
+    ):
         return False
     if expected.schema == CUSTOM_BUCKETS_SCHEMA and expected.custom_values != actual.custom_values:
         return False
     if expected.zero_threshold != actual.zero_threshold or not _close(expected.zero_count, actual.zero_count):
         return False
-    if not _buckets_equal(_compact(expected.negative_buckets, expected.negative_offset), _compact(actual.negative_buckets, actual.negative_offset)):
+    if not _buckets_equal(
+        _compact(expected.negative_buckets, expected.negative_offset),
+        _compact(actual.negative_buckets, actual.negative_offset),
+    ):
         return False
-    if not _buckets_equal(_compact(expected.positive_buckets, expected.positive_offset), _compact(actual.positive_buckets, actual.positive_offset)):
+    if not _buckets_equal(
+        _compact(expected.positive_buckets, expected.positive_offset),
+        _compact(actual.positive_buckets, actual.positive_offset),
+    ):
         return False
     return not compare_hint or expected.counter_reset_hint == actual.counter_reset_hint
 
 
 def _num(value: float) -> str:
-    return format_float_g(value) if math.isfinite(value) else ("NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf"))
+    return (
+        format_float_g(value)
+        if math.isfinite(value)
+        else ("NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf"))
+    )
 
 
 def describe_histogram(h: HistogramValue) -> str:

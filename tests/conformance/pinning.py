@@ -49,7 +49,9 @@ _QUERY_CONTEXT_CALL = re.compile(r"(start|end|range|step)\(\)")
 
 def at_modifier_unsafe(expr: Expr) -> bool:
     """Whether any call in ``expr`` (subqueries included) is in the unsafe list."""
-    return any(isinstance(node, Call) and node.func.name in AT_MODIFIER_UNSAFE_FUNCTIONS for node in walk(expr))
+    return any(
+        isinstance(node, Call) and node.func.name in AT_MODIFIER_UNSAFE_FUNCTIONS for node in walk(expr)
+    )
 
 
 def pin_at(expr: Expr, time_ms: int) -> Expr:
@@ -97,7 +99,9 @@ def pinned_variants(query: str, time_ms: int) -> list[tuple[str, int]]:
     if at_modifier_unsafe(expr):
         return []
     text = to_string(pin_at(expr, time_ms))
-    times = [-1000, 0, 1000] if time_ms == 0 else [-10 * time_ms, 0, _go_div(time_ms, 5), time_ms, 10 * time_ms]
+    times = (
+        [-1000, 0, 1000] if time_ms == 0 else [-10 * time_ms, 0, _go_div(time_ms, 5), time_ms, 10 * time_ms]
+    )
     return [(text, t) for t in times]
 
 

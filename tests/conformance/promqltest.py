@@ -33,7 +33,7 @@ __all__ = [
     "Labels",
     "Load",
     "LoadSeries",
-    "TestFile",
+    "ScriptFile",
     "corpus_files",
     "format_labels",
     "make_labels",
@@ -41,7 +41,11 @@ __all__ = [
     "parse_text",
 ]
 
-CORPUS_DIR = Path(os.environ.get("PROMQLTEST_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "conformance" / "promqltest"))
+CORPUS_DIR = Path(
+    os.environ.get(
+        "PROMQLTEST_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "conformance" / "promqltest"
+    )
+)
 
 # A label set as the harness hashes it: every label, sorted by name.
 Labels: TypeAlias = tuple[tuple[str, str], ...]
@@ -49,7 +53,9 @@ Labels: TypeAlias = tuple[tuple[str, str], ...]
 # The harness's own command patterns (section 6.1, 6.3 and 3).
 _LOAD = re.compile(r"^load(?:_(with_nhcb))?\s+(.+?)$")
 _EVAL_INSTANT = re.compile(r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$")
-_EVAL_RANGE = re.compile(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$")
+_EVAL_RANGE = re.compile(
+    r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$"
+)
 _EXPECT = re.compile(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$")
 _EXPECT_RANGE = re.compile(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$")
 _SPACE = re.compile(r"[\t ]+")
@@ -198,7 +204,7 @@ Command: TypeAlias = Clear | Load | Eval
 
 
 @dataclass(frozen=True, slots=True)
-class TestFile:
+class ScriptFile:
     """A parsed ``.test`` file: its commands in file order."""
 
     name: str
@@ -214,7 +220,7 @@ def corpus_files(directory: Path | None = None) -> list[Path]:
     return sorted((directory or CORPUS_DIR).glob("*.test"))
 
 
-def parse_file(path: Path) -> TestFile:
+def parse_file(path: Path) -> ScriptFile:
     """Parse one ``.test`` file (read as UTF-8)."""
     return parse_text(path.read_text(encoding="utf-8"), path.name)
 
@@ -228,7 +234,7 @@ def _lines(text: str) -> list[str]:
     return out
 
 
-def parse_text(text: str, name: str = "<text>") -> TestFile:
+def parse_text(text: str, name: str = "<text>") -> ScriptFile:
     """Parse the text of a ``.test`` file; ``name`` is used in ids and error messages."""
     return _Reader(name, _lines(text)).read()
 
@@ -241,7 +247,7 @@ class _Reader:
     def error(self, index: int, message: str) -> FormatError:
         return FormatError(self.name, index + 1, message)
 
-    def read(self) -> TestFile:
+    def read(self) -> ScriptFile:
         commands: list[Command] = []
         i = 0
         while i < len(self.lines):
@@ -261,7 +267,7 @@ class _Reader:
                 commands.append(ev)
             else:
                 raise self.error(i, f"invalid command {go_quote(line)}")
-        return TestFile(self.name, tuple(commands))
+        return ScriptFile(self.name, tuple(commands))
 
     def duration(self, index: int, text: str, what: str) -> int:
         try:
@@ -300,7 +306,10 @@ class _Reader:
                     if pending[1] != labels:
                         raise self.error(pending[0], "@st label set differs from the sample line after it")
                     if len(pending[2]) != len(values):
-                        raise self.error(pending[0], f"@st line has {len(pending[2])} values but the sample line has {len(values)}")
+                        raise self.error(
+                            pending[0],
+                            f"@st line has {len(pending[2])} values but the sample line has {len(values)}",
+                        )
                     offsets = pending[2]
                     pending = None
                 # Within one load a repeated label set replaces the earlier line.
@@ -332,7 +341,9 @@ class _Reader:
         offset = self.duration(index, base, "@st offset") * (-1 if sign == "-" else 1)
         if count is None:
             return [offset]
-        delta = 0 if step is None else self.duration(index, step, "@st step") * (-1 if step_sign == "-" else 1)
+        delta = (
+            0 if step is None else self.duration(index, step, "@st step") * (-1 if step_sign == "-" else 1)
+        )
         out: list[int | None] = []
         for _ in range(int(count) + 1):
             out.append(offset)
@@ -345,7 +356,10 @@ class _Reader:
         instant = _EVAL_INSTANT.match(line)
         ranged = _EVAL_RANGE.match(line) if instant is None else None
         if instant is None and ranged is None:
-            raise self.error(start, "invalid eval command, want 'eval instant at <time> <expr>' or 'eval range from <t> to <t> step <d> <expr>'")
+            raise self.error(
+                start,
+                "invalid eval command, want 'eval instant at <time> <expr>' or 'eval range from <t> to <t> step <d> <expr>'",
+            )
         if instant is not None:
             modifier, expr = instant.group(1), instant.group(3)
             at = self.duration(start, instant.group(2) or "", "eval time")
@@ -354,7 +368,16 @@ class _Reader:
             assert ranged is not None
             modifier, expr = ranged.group(1), ranged.group(5)
             begin, end, step = self.range_spec(start, ranged.group(2), ranged.group(3), ranged.group(4))
-            ev = Eval(self.name, start + 1, expr, is_range=True, time_ms=begin, start_ms=begin, end_ms=end, step_ms=step)
+            ev = Eval(
+                self.name,
+                start + 1,
+                expr,
+                is_range=True,
+                time_ms=begin,
+                start_ms=begin,
+                end_ms=end,
+                step_ms=step,
+            )
         ev.legacy_fail = modifier == "fail"
         ev.legacy_warn = modifier == "warn"
         ev.legacy_info = modifier == "info"
@@ -420,7 +443,9 @@ class _Reader:
             return "end"  # a scalar ends the block: a later line is a new command
         labels_dict, values = self.series(index, body)
         if len(values) > 1 and not ev.is_range and not ev.expect_range_vector:
-            raise self.error(index, "an instant eval expects one value per series (use 'expect range vector' for a matrix)")
+            raise self.error(
+                index, "an instant eval expects one value per series (use 'expect range vector' for a matrix)"
+            )
         labels = make_labels(labels_dict)
         ev.expect_scalar = False
         ev.expected[labels] = ExpectedSeries(labels, position, tuple(values))
@@ -429,7 +454,9 @@ class _Reader:
     def expect(self, index: int, body: str) -> Expect:
         match = _EXPECT.match(body.strip())
         if match is None:
-            raise self.error(index, f"invalid expect line {go_quote(body)}, want 'expect <type> [msg|regex]: <text>'")
+            raise self.error(
+                index, f"invalid expect line {go_quote(body)}, want 'expect <type> [msg|regex]: <text>'"
+            )
         kind, how, text = match.groups()
         if how == "msg":
             return Expect(kind, message=text.strip())

@@ -1,0 +1,206 @@
+"""The typed plan: a few named PromQL operators between the AST and a backend.
+
+The planner (``planner.py``) resolves what the AST leaves open (``@ start()``, duration
+expressions, the default subquery step, function lookups) so a backend only lowers these
+operators. Nodes are frozen and hashable, so a subtree used twice is compiled once.
+``explain(plan)`` prints the tree for golden files and ``promlake translate --plan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TypeAlias
+
+from .ast import Matcher, VectorMatching
+from .signatures import ValueType
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A scalar constant."""
+
+    value: float
+    type = ValueType.SCALAR
+
+
+@dataclass(frozen=True, slots=True)
+class StringValue:
+    value: str
+    type = ValueType.STRING
+
+
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    """``time()``: the evaluation time of each step, in seconds."""
+
+    type = ValueType.SCALAR
+
+
+@dataclass(frozen=True, slots=True)
+class InstantSelect:
+    """Instant alignment: at each step, the newest sample within the lookback window.
+
+    ``at_ms`` pins the evaluation time (``@``); ``offset_ms`` shifts it back. A stale marker
+    as the newest sample means "no value", as in Prometheus.
+    """
+
+    matchers: tuple[Matcher, ...]
+    offset_ms: int
+    at_ms: int | None
+    lookback_ms: int
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSelect:
+    """A range window: the samples in ``(t - range, t]`` of each step (stale markers dropped)."""
+
+    matchers: tuple[Matcher, ...]
+    range_ms: int
+    offset_ms: int
+    at_ms: int | None
+    type = ValueType.MATRIX
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery:
+    """``inner[range:step]``: the inner expression evaluated at step-aligned times, as a matrix."""
+
+    inner: Node
+    range_ms: int
+    step_ms: int
+    offset_ms: int
+    at_ms: int | None
+    type = ValueType.MATRIX
+
+
+@dataclass(frozen=True, slots=True)
+class RangeFunction:
+    """A function of a range vector (``rate``, ``*_over_time``, ...), one value per window."""
+
+    func: str
+    matrix: RangeSelect | Subquery
+    params: tuple[Node, ...] = ()
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Elementwise:
+    """A per-sample function of an instant vector (math, clamp, round, date parts, ...)."""
+
+    func: str
+    arg: Node
+    params: tuple[Node, ...] = ()
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarFunction:
+    """A function returning a scalar (``scalar(v)``, ``pi()``)."""
+
+    func: str
+    args: tuple[Node, ...] = ()
+    type = ValueType.SCALAR
+
+
+@dataclass(frozen=True, slots=True)
+class VectorOf:
+    """``vector(s)``: a one-series, label-less vector."""
+
+    arg: Node
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class LabelFunction:
+    """``label_replace`` / ``label_join``: new labels per series, values untouched."""
+
+    func: str
+    arg: Node
+    strings: tuple[str, ...]
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """``op [by|without (labels)] (param, expr)``."""
+
+    op: str
+    arg: Node
+    grouping: tuple[str, ...]
+    without: bool
+    param: Node | None = None
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """Arithmetic, comparison and set operators on scalars and vectors."""
+
+    op: str
+    lhs: Node
+    rhs: Node
+    return_bool: bool = False
+    matching: VectorMatching | None = None
+
+    @property
+    def type(self) -> ValueType:  # type: ignore[override]
+        if self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR:
+            return ValueType.SCALAR
+        return ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Absent:
+    """``absent(v)`` / ``absent_over_time(m)``: one series with ``labels`` where ``arg`` is empty."""
+
+    arg: Node
+    labels: tuple[tuple[str, str], ...]
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """Ordering of an instant query's result (``sort``, ``sort_desc``, ``sort_by_label*``)."""
+
+    arg: Node
+    desc: bool
+    by_labels: tuple[str, ...] = ()
+    type = ValueType.VECTOR
+
+
+Node: TypeAlias = (
+    Literal | StringValue | StepTime | InstantSelect | RangeSelect | Subquery | RangeFunction
+    | Elementwise | ScalarFunction | VectorOf | LabelFunction | Aggregate | Binary | Absent | Sort
+)  # fmt: skip
+
+
+def explain(node: Node, indent: int = 0) -> str:
+    """An indented, deterministic dump of the plan (one operator per line)."""
+    pad = "  " * indent
+    attrs = []
+    kids: list[Node] = []
+    for f in fields(node):  # type: ignore[arg-type]
+        value = getattr(node, f.name)
+        if isinstance(value, tuple) and value and all(_is_node(v) for v in value):
+            kids.extend(value)
+        elif _is_node(value):
+            kids.append(value)
+        elif value is not None and value != ():
+            attrs.append(f"{f.name}={_fmt(value)}")
+    line = f"{pad}{type(node).__name__}[{node.type.value}]" + (f" {' '.join(attrs)}" if attrs else "")
+    return "\n".join([line, *(explain(k, indent + 1) for k in kids)])
+
+
+def _is_node(v: object) -> bool:
+    return type(v).__module__ == __name__ and not isinstance(v, type)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, tuple) and v and isinstance(v[0], Matcher):
+        return "{" + ", ".join(str(m) for m in v) + "}"
+    if isinstance(v, VectorMatching):
+        on = "on" if v.on else "ignoring"
+        s = f"{v.card.value} {on}({', '.join(v.matching_labels)})"
+        return s + (f" include({', '.join(v.include)})" if v.include else "")
+    return repr(v)
