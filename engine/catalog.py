@@ -123,15 +123,25 @@ def _samples_query(snap: Snapshot) -> exp.Expression:
         union = exp.union(union, p, distinct=False)
     if not snap.dedup:
         return exp.select(*cols).from_(union.subquery("u"))
-    newest = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[exp.column("series_id"), exp.column("ts")],
-        order=exp.Order(expressions=[exp.Ordered(this=exp.column("seq"), desc=True)]),
+    return newest_write_only(union, cols)
+
+
+def newest_write_only(source: exp.Query, cols: list[str]) -> exp.Select:
+    """Rows of ``source`` (which has a ``seq`` column) not superseded by a newer write.
+
+    An anti join rather than ``row_number() ... = 1``: DuckDB's window operator rewrites NaN
+    payloads to the canonical NaN, which would turn stale markers into plain NaNs.
+    """
+    same = exp.and_(
+        exp.EQ(this=exp.column("series_id", "o"), expression=exp.column("series_id", "s")),
+        exp.EQ(this=exp.column("ts", "o"), expression=exp.column("ts", "s")),
+        exp.GT(this=exp.column("seq", "o"), expression=exp.column("seq", "s")),
     )
     return (
-        exp.select(*cols)
-        .from_(union.subquery("u"))
-        .qualify(exp.EQ(this=newest, expression=exp.Literal.number(1)))
+        exp.select(*(exp.column(c, "s") for c in cols))
+        .with_("u", as_=source)
+        .from_(exp.to_table("u").as_("s"))
+        .join(exp.to_table("u").as_("o"), on=same, join_type="anti")
     )
 
 

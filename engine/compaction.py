@@ -30,6 +30,7 @@ import sqlglot.expressions as exp
 
 from promlake.engine import blocks as blk
 from promlake.engine.blocks import Block
+from promlake.engine.catalog import newest_write_only
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bloc
         for lo, hi in bounds:
             q = _chunk_query(files, lo, hi, dedup)
             for batch in con.sql(q.sql("duckdb")).to_arrow_reader(blk.SAMPLES_ROW_GROUP):
-                writer.write_batch(batch.cast(schema), row_group_size=blk.SAMPLES_ROW_GROUP)
+                writer.write_batch(_restore_stale_bits(batch).cast(schema), row_group_size=blk.SAMPLES_ROW_GROUP)
     blk.publish(tmp, path)
 
 
@@ -123,24 +124,29 @@ def _chunk_query(files: list[str], lo: int, hi: int, dedup: bool) -> exp.Select:
         exp.Array(expressions=[exp.Literal.string(f) for f in files]),
         exp.Kwarg(this=exp.var("filename"), expression=exp.true()),
     )
-    q = (
-        exp.select("series_id", "ts", "value", "stale")
-        .from_(src)
-        .where(exp.Between(this=exp.column("series_id"), low=exp.Literal.number(lo), high=exp.Literal.number(hi)))
-        .order_by("series_id", "ts")
+    cols = ["series_id", "ts", "value", "stale"]
+    in_range = exp.Between(this=exp.column("series_id"), low=exp.Literal.number(lo), high=exp.Literal.number(hi))
+    if not dedup:
+        return exp.select(*cols).from_(src).where(in_range).order_by("series_id", "ts")
+    seq = exp.cast(
+        exp.func("substr", exp.func("parse_filename", exp.column("filename")), exp.Literal.number(1), exp.Literal.number(12)),
+        "BIGINT",
     )
-    if dedup:
-        seq = exp.cast(
-            exp.func("substr", exp.func("parse_filename", exp.column("filename")), exp.Literal.number(1), exp.Literal.number(12)),
-            "BIGINT",
-        )
-        newest = exp.Window(
-            this=exp.RowNumber(),
-            partition_by=[exp.column("series_id"), exp.column("ts")],
-            order=exp.Order(expressions=[exp.Ordered(this=seq, desc=True)]),
-        )
-        q = q.qualify(exp.EQ(this=newest, expression=exp.Literal.number(1)))
-    return q
+    rows = exp.select(*cols, seq.as_("seq")).from_(src).where(in_range)
+    return newest_write_only(rows, cols).order_by("series_id", "ts")
+
+
+def _restore_stale_bits(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Stale markers must stay bit-exact; some DuckDB operators canonicalize NaN payloads."""
+    stale = batch.column("stale").to_numpy(zero_copy_only=False)
+    if not stale.any():
+        return batch
+    values = batch.column("value").to_numpy().copy()
+    values.view(np.uint64)[stale] = blk.STALE_BITS
+    return pa.RecordBatch.from_arrays(
+        [batch.column("series_id"), batch.column("ts"), pa.array(values), batch.column("stale")],
+        names=["series_id", "ts", "value", "stale"],
+    )
 
 
 def _series_ids(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block]) -> np.ndarray:

@@ -384,18 +384,40 @@ def _lookahead_ok(body: Body, c: I64, la: Lookahead) -> I64:
     return i[ok2]
 
 
-def _exact(cand: I64, crid: I64, end: I64, bad: Bools, cur: I64, lim: I64) -> bool:
-    """Whether the candidates are exactly the field chains of all ranges (then no doubling)."""
-    if cand.size < cur.size or bad.any():
-        return False
-    brk = np.flatnonzero(crid[1:] != crid[:-1])
+def _greedy(cand: I64, crid: I64, d: Decoded, cur: I64, lim: I64, mask: Bools | None) -> I64 | None:
+    """The chains' members if the candidates not covered by an earlier candidate's field form
+    complete chains (start at ``cur``, link end to start, end at ``lim``); else None.
+
+    Exact whenever it returns: a verified chain from the message start is the only one. It
+    fails only when a stray candidate's field reaches across a true boundary; candidates whose
+    field does not end on a hinted byte are dropped first, which makes that rare.
+    """
+    if not cand.size:
+        return None
+    end, clim = d.end, lim[crid]
+    if mask is not None:
+        ok = mask[np.minimum(end, mask.size - 1)] | (end == clim)
+    else:
+        j = np.minimum(np.searchsorted(cand, end), cand.size - 1)
+        ok = (cand[j] == end) | (end == clim)
+    k = np.flatnonzero(ok & ~d.bad)
+    if not k.size:
+        return None
+    reach = np.maximum.accumulate(end[k])
+    on = np.ones(k.size, np.bool_)
+    on[1:] = cand[k[1:]] >= reach[:-1]
+    k = k[on]
+    r = crid[k]
+    brk = np.flatnonzero(r[1:] != r[:-1])
     first = np.concatenate(([0], brk + 1))
-    last = np.concatenate((brk, [cand.size - 1]))
-    if first.size != cur.size or not (crid[first] == np.arange(cur.size)).all():
-        return False
-    link = end[:-1] == cand[1:]
+    last = np.concatenate((brk, [k.size - 1]))
+    if first.size != cur.size or not (r[first] == np.arange(cur.size)).all():
+        return None
+    link = end[k[:-1]] == cand[k[1:]]
     link[brk] = True
-    return bool(link.all() and (cand[first] == cur).all() and (end[last] == lim).all())
+    if link.all() and (cand[k[first]] == cur).all() and (end[k[last]] == lim).all():
+        return k
+    return None
 
 
 def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tuple[I64, list[Any]]:
@@ -410,13 +432,13 @@ def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tupl
         if la is not None:
             keep = _lookahead_ok(body, cand, la)
             cand, crid = cand[keep], crid[keep]
-            mask = None  # the body-wide mask no longer matches the filtered candidates
         clim = lim[crid]
         hv = np.flatnonzero(hint)
         len_only = ((hv & 7) == WIRE_LEN).all() and (hv < 0x80).all()
         d = _len_fields(body, cand, clim) if len_only else decode_at(body, cand, clim)
-        if _exact(cand, crid, d.end, d.bad, cur, lim):
-            out.append((reg[crid], cand, d))
+        members = _greedy(cand, crid, d, cur, lim, mask)
+        if members is not None:
+            out.append((reg[crid[members]], cand[members], _take(d, members)))
             break
         nxt, s = _link(cand, d.end, d.bad, clim, cur, mask)
         members = np.sort(_follow(nxt, s[s < cand.size]))

@@ -65,7 +65,11 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The result of one eval: None ``failure`` means it passed every sub-check."""
+    """The result of one eval: None ``failure`` means it passed every sub-check.
+
+    ``checks`` counts the queries judged: the range query of a range eval, or the instant runs
+    of an instant eval (the original and its @-pinned variants, each with its range mode).
+    """
 
     eval: Eval
     failure: Failure | None
@@ -208,7 +212,14 @@ class Runner:
         missing = self._missing(live, ev)
         if missing is not None:
             return Outcome(ev, missing, 0)
-        engine = live.storage.engine()
+        try:
+            engine = live.storage.engine()
+        except Exception as err:
+            return Outcome(
+                ev,
+                Failure("storage", f"cannot create an engine: {type(err).__name__}: {err}", category="crash"),
+                0,
+            )
         if ev.is_range:
             return Outcome(ev, self._range_eval(ev, engine), 1)
         checks = 0

@@ -60,10 +60,11 @@ def test_overlapping_block_is_marked_and_newest_write_recipe_is_exact(tmp_path):
     assert any(re.match(r"^\d{12}_L0_-?\d+_-?\d+_x\.parquet$", n) for n in names)
     rows = duckdb.sql(
         f"""
-        SELECT series_id, ts, value
-        FROM read_parquet('{tmp_path}/samples/*/*.parquet', filename = true)
-        QUALIFY row_number() OVER (PARTITION BY series_id, ts
-                                   ORDER BY parse_filename(filename)[1:12]::BIGINT DESC) = 1
+        WITH u AS (SELECT *, parse_filename(filename)[1:12]::BIGINT AS seq
+                   FROM read_parquet('{tmp_path}/samples/*/*.parquet', filename = true))
+        SELECT s.series_id, s.ts, s.value, s.stale
+        FROM u AS s ANTI JOIN u AS o
+          ON o.series_id = s.series_id AND o.ts = s.ts AND o.seq > s.seq
         """
     ).fetchall()
     assert len(rows) == 4
