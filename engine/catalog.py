@@ -37,6 +37,11 @@ class Snapshot:
     dedup: bool
     extra_views: dict[str, pa.Table] = field(default_factory=dict)
 
+    def overlapping(self, mint: int, maxt: int) -> Snapshot:
+        """The same snapshot restricted to blocks that may hold samples in [mint, maxt]."""
+        blocks = tuple(b for b in self.blocks if b.maxt >= mint and b.mint <= maxt)
+        return Snapshot(self.root, blocks, self.head_samples, self.head_series, self.dedup, self.extra_views)
+
     def files(self, kind: str) -> list[str]:
         return [str(b.path(self.root, kind)) for b in self.blocks]
 
@@ -52,7 +57,7 @@ def connect(snap: Snapshot, *, sandbox: bool = True) -> duckdb.DuckDBPyConnectio
     con.register("__head_series", snap.head_series)
     for name, table in snap.extra_views.items():
         con.register(name, table)
-    con.execute(exp.Create(this=exp.to_table("samples"), kind="VIEW", expression=_samples_query(snap)).sql("duckdb"))
+    con.execute(exp.Create(this=exp.to_table("samples"), kind="VIEW", expression=samples_relation(snap)).sql("duckdb"))
     con.execute(exp.Create(this=exp.to_table("series"), kind="VIEW", expression=_series_query(snap)).sql("duckdb"))
     con.execute(exp.Create(this=exp.to_table("metrics"), kind="VIEW", expression=_metrics_query()).sql("duckdb"))
     if sandbox:
@@ -108,7 +113,7 @@ def _seq_of_filename() -> exp.Expression:
     return exp.cast(exp.func("substr", name, exp.Literal.number(1), exp.Literal.number(12)), "BIGINT")
 
 
-def _samples_query(snap: Snapshot) -> exp.Expression:
+def samples_relation(snap: Snapshot) -> exp.Select:
     cols = ["series_id", "ts", "value", "stale"]
     parts: list[exp.Select] = []
     files = snap.files("samples")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._schema import WIRE_I64, WIRE_LEN, WIRE_NAMES, WIRE_VARINT, Field, Schema
-from ._wire import I64, U64, Body, Fields, ranges_index, scan, varints_at
+from ._wire import I64, U64, Body, Fields, field_offset, ranges_index, scan, varints_at
 from .batch import EMPTY_STRINGS
 from .errors import DecodeError
 
@@ -32,7 +32,7 @@ def check_wires(f: Fields, schema: Schema) -> None:
         got = WIRE_NAMES[int(f.tag[i]) & 7]
         raise DecodeError(
             f"{schema.name}.{x.name} (field {x.number}) has wire type {got}, expected {WIRE_NAMES[x.wire]}",
-            int(f.pos[i]),
+            field_offset(f, i),
         )
 
 
@@ -122,7 +122,7 @@ def _flat_general(
         n, home = s.size, s
     else:
         # Occurrences of one singular message field merge: per field, the last one wins.
-        f = Fields(group[f.region], f.pos, f.tag, f.start, f.end)
+        f = Fields(group[f.region], f.tag, f.start, f.end)
         # Absent strings become empty ranges that keep all ranges in increasing order: at a
         # group's first occurrence, or after the previous group's last one.
         cut = np.flatnonzero(group[1:] != group[:-1])

@@ -205,7 +205,6 @@ class Fields:
     """All fields of a set of messages, sorted by offset (so grouped by message)."""
 
     region: I64  # index of the enclosing message in the arrays given to ``scan``
-    pos: I64
     tag: I64  # field number << 3 | wire type
     start: I64  # payload start (for VARINT fields: the varint itself)
     end: I64
@@ -237,14 +236,15 @@ def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
         step += 1
     empty = np.zeros(0, np.int64)
     reg = _cat([a for a, _, _, _ in walked]) if walked else empty
-    parts = [_cat([p for _, p, _, _ in walked]) if walked else empty]
-    for name in ("tag", "start", "end"):
-        parts.append(_cat([getattr(d, name) for _, _, d, _ in walked]) if walked else empty)
+    parts = [
+        _cat([getattr(d, name) for _, _, d, _ in walked]) if walked else empty
+        for name in ("tag", "start", "end")
+    ]
     if len(walked) <= 1 and not far:
         return Fields(reg, *parts)
     # Region r was active in walk steps 0..k-1 exactly, so its k-th field goes to off[r] + k,
     # and the fields found by doubling follow its walked ones in offset order.
-    steps = np.concatenate([np.full(a.size, s, np.int64) for a, _, _, s in walked]) if walked else empty
+    steps = np.repeat(np.arange(len(walked), dtype=np.int64), [a.size for a, _, _, _ in walked])
     counts = np.bincount(reg, minlength=starts.size)
     walk_counts = counts
     if far:
@@ -260,6 +260,16 @@ def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
         reg = np.concatenate((reg, lreg))
         parts = [np.concatenate((a, b)) for a, b in zip(parts, lparts, strict=True)]
     return Fields(*(_place(a, slot) for a in (reg, *parts)))
+
+
+def field_offset(f: Fields, i: int) -> int:
+    """Byte offset of field ``i``'s tag (recomputed from its payload: only for error messages)."""
+
+    def vlen(v: int) -> int:
+        return max(1, (v.bit_length() + 6) // 7)
+
+    tag, start, end = int(f.tag[i]), int(f.start[i]), int(f.end[i])
+    return start - vlen(tag) - (vlen(end - start) if tag & 7 == WIRE_LEN else 0)
 
 
 def _cat(arrays: list[Any]) -> Any:
@@ -403,9 +413,19 @@ def _greedy(cand: I64, crid: I64, d: Decoded, cur: I64, lim: I64, mask: Bools | 
     k = np.flatnonzero(ok & ~d.bad)
     if not k.size:
         return None
-    reach = np.maximum.accumulate(end[k])
+    # Following the chain one field at a time would keep a candidate iff it starts at or after
+    # the end of every earlier *kept* one. Approximate that fixed point with running maxima,
+    # each pass counting only the ends of the previous pass's survivors (stray candidates
+    # inside a true field stop covering the next true field after one pass).
+    ek, ck = end[k], cand[k]
     on = np.ones(k.size, np.bool_)
-    on[1:] = cand[k[1:]] >= reach[:-1]
+    for _ in range(4):
+        reach = np.maximum.accumulate(np.where(on, ek, 0))
+        nxt = np.ones(k.size, np.bool_)
+        nxt[1:] = ck[1:] >= reach[:-1]
+        if (nxt == on).all():
+            break
+        on = nxt
     k = k[on]
     r = crid[k]
     brk = np.flatnonzero(r[1:] != r[:-1])
@@ -466,15 +486,13 @@ def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tupl
         more = e.end < lim
         reg, cur, lim = reg[more], e.end[more], lim[more]
     regs = np.concatenate([r for r, _, _ in out])
-    poss = np.concatenate([p for _, p, _ in out])
     if len(out) == 1:
         d = out[0][2]
-        return regs, [poss, d.tag, d.start, d.end]
-    o = np.argsort(poss, kind="stable")
-    cols = [poss[o]]
-    for name in ("tag", "start", "end"):
-        cols.append(np.concatenate([getattr(d, name) for _, _, d in out])[o])
-    return regs[o], cols
+        return regs, [d.tag, d.start, d.end]
+    o = np.argsort(np.concatenate([p for _, p, _ in out]), kind="stable")
+    return regs[o], [
+        np.concatenate([getattr(d, name) for _, _, d in out])[o] for name in ("tag", "start", "end")
+    ]
 
 
 def _take(d: Decoded, idx: I64) -> Decoded:

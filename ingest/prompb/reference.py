@@ -288,7 +288,8 @@ def message_to_python(msg: Any, version: int) -> dict[str, Any]:
             {
                 "labels": labels,
                 "samples": [
-                    (_bits(s.value), s.timestamp, s.start_timestamp or ts.created_timestamp) for s in ts.samples
+                    (_bits(s.value), s.timestamp, s.start_timestamp or ts.created_timestamp)
+                    for s in ts.samples
                 ],
                 "exemplars": [(pairs(e.labels_refs), _bits(e.value), e.timestamp) for e in ts.exemplars],
                 "histograms": [_hist(h, h.start_timestamp or ts.created_timestamp) for h in ts.histograms],

@@ -84,9 +84,11 @@ def test_nested_length_past_its_parent() -> None:
 def test_wrong_wire_type_for_known_field() -> None:
     # Sample.timestamp as a fixed64 instead of a varint.
     bad = _series(_label(b"__name__", b"up"), sample=_field(2, 1, struct.pack("<q", 5)))
-    _raises(bad, 1, "prometheus.Sample.timestamp", "wire type I64", "expected VARINT")
+    err = _raises(bad, 1, "prometheus.Sample.timestamp", "wire type I64", "expected VARINT")
+    assert err.offset == len(bad) - 9  # the tag of the 9-byte field at the end
     # TimeSeries.labels as a varint.
-    _raises(_field(1, 2, _field(1, 0, b"\x01")), 1, "prometheus.TimeSeries.labels")
+    err = _raises(b"\x0a\x00" + _field(1, 2, _field(1, 0, b"\x01")), 1, "prometheus.TimeSeries.labels")
+    assert err.offset == 4
 
 
 @pytest.mark.parametrize("wire", [3, 4])

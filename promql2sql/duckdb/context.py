@@ -1,0 +1,172 @@
+"""The DuckDB backend's core: relations, the timeline, CTE bookkeeping and dispatch.
+
+Every PromQL value lowers to named CTEs:
+
+- an instant vector is two relations: ``points`` (sk BIGINT, t BIGINT, v DOUBLE), one row per
+  series per step, and ``series`` (sk BIGINT, labels MAP(VARCHAR, VARCHAR), drop_name BOOLEAN),
+  one row per series. Label work (grouping keys, name dropping, label_replace) therefore runs
+  once per series, never once per series per step;
+- a scalar is ``points`` (t, v), one row per step;
+- a range vector at the top of an instant query is ``points`` (sk, t, ts, v) plus ``series``.
+
+``sk`` is unique per distinct label set within a relation: raw series use their series_id,
+derived series a hash of their labels. Labels are MAPs with keys in sorted order, so equal
+label sets compare and group equal. SQL comes from parsed templates with placeholders
+(``tmpl``) or sqlglot builders, never from string formatting.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
+
+import pyarrow as pa
+import sqlglot
+import sqlglot.expressions as exp
+
+from ..ast import Matcher
+from ..errors import ExecutionError
+from ..plan import Node
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The evaluation times: ``start``, ``start + step``, ... up to ``end`` (ms)."""
+
+    start: int
+    end: int
+    step: int
+
+    def times(self) -> range:
+        return range(self.start, self.end + 1, self.step)
+
+
+@dataclass(frozen=True)
+class Vec:
+    points: str
+    series: str
+
+
+@dataclass(frozen=True)
+class Scal:
+    points: str
+
+
+@dataclass(frozen=True)
+class Mat:
+    points: str  # sk, t (step), ts (sample), v
+    series: str
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+
+
+Rel: TypeAlias = Vec | Scal | Mat | Str
+
+
+class Querier(Protocol):
+    """What the backend needs from storage (DESIGN: a narrow catalog/querier interface)."""
+
+    def series(self, matchers: Sequence[Matcher]) -> pa.Table:
+        """Matching series as (sk BIGINT, labels MAP) rows, labels sorted by name."""
+        ...
+
+    def samples(self, mint: int, maxt: int) -> exp.Query:
+        """A relation (sk, ts, v, stale) holding at least every sample with mint <= ts <= maxt."""
+        ...
+
+
+# Templates name their holes ``:name``; sqlglot's DuckDB parser reads ``$name`` as a
+# placeholder everywhere (``:name`` trips it inside some functions), so holes are renamed first.
+_HOLE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.cache
+def parse_template(text: str) -> exp.Expression:
+    return sqlglot.parse_one(_HOLE.sub(r"$\1", text), read="duckdb")
+
+
+def _parsed(text: str) -> exp.Expression:
+    return parse_template(text)
+
+
+def tmpl(text: str, **subs: Any) -> exp.Expression:
+    """A parsed SQL template with ``:name`` placeholders replaced (tables via ``table()``)."""
+    return exp.replace_placeholders(_parsed(text).copy(), **subs)
+
+
+def table(name: str) -> exp.Table:
+    return exp.to_table(name)
+
+
+def num(x: float | int) -> exp.Expression:
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        text = "nan" if x != x else ("inf" if x > 0 else "-inf")
+        return exp.cast(exp.Literal.string(text), "DOUBLE")
+    return exp.Literal.number(x)
+
+
+Handler = Callable[["Compiler", Any, Timeline], Rel]
+HANDLERS: dict[type, Handler] = {}
+
+
+def handles(node_type: type) -> Callable[[Handler], Handler]:
+    """Register the lowering of one plan operator (one dispatch table, built at import)."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[node_type] = fn
+        return fn
+
+    return register
+
+
+class Compiler:
+    """Lowers plan nodes bottom-up into a list of CTEs; shared subtrees are compiled once."""
+
+    def __init__(self, querier: Querier) -> None:
+        self.querier = querier
+        self.ctes: list[tuple[str, exp.Expression]] = []
+        self.tables: dict[str, pa.Table] = {}
+        self._memo: dict[tuple[Node, Timeline], Rel] = {}
+        self._steps: dict[Timeline, str] = {}
+        # (query returning one offending value or nothing, message with {} for that value)
+        self.assertions: list[tuple[exp.Expression, str]] = []
+
+    def cte(self, body: exp.Expression, prefix: str) -> str:
+        name = f"{prefix}_{len(self.ctes)}"
+        self.ctes.append((name, body))
+        return name
+
+    def register(self, data: pa.Table, prefix: str) -> str:
+        name = f"__{prefix}_{len(self.tables)}"
+        self.tables[name] = data
+        return name
+
+    def steps(self, tl: Timeline) -> str:
+        if tl not in self._steps:
+            body = tmpl(
+                "SELECT range AS t FROM range(:start, :stop, :step)",
+                start=num(tl.start), stop=num(tl.end + 1), step=num(tl.step),
+            )  # fmt: skip
+            self._steps[tl] = self.cte(body, "steps")
+        return self._steps[tl]
+
+    def compile(self, node: Node, tl: Timeline) -> Rel:
+        key = (node, tl)
+        if key not in self._memo:
+            handler = HANDLERS.get(type(node))
+            if handler is None:
+                raise ExecutionError(f"the DuckDB backend cannot evaluate {type(node).__name__} yet")
+            self._memo[key] = handler(self, node, tl)
+        return self._memo[key]
+
+    def query(self, final: exp.Select) -> exp.Select:
+        """The final statement with every CTE in dependency order."""
+        for name, body in self.ctes:
+            final = final.with_(name, as_=body)
+        return final

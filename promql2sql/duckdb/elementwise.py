@@ -1,0 +1,78 @@
+"""Per-sample functions of an instant vector: math, clamping, rounding, dates, timestamp.
+
+Each entry is a snippet over ``v`` (the value), ``t`` (the step, ms) and ``ts`` (the sample's
+own timestamp), plus ``:p0``, ``:p1`` for scalar parameters (functions.go ``simpleFloatFunc``
+and friends). Every function here drops the metric name (delayed: see ``drop_name``).
+"""
+
+from __future__ import annotations
+
+import sqlglot.expressions as exp
+
+from .. import plan as p
+from ..errors import ExecutionError
+from .context import Compiler, Scal, Timeline, Vec, handles, table
+from .range_functions import _snippet
+
+_DT = "make_timestamp((v * 1000000)::BIGINT)"  # the value read as Unix seconds, UTC
+
+ELEMENTWISE: dict[str, str] = {
+    "abs": "abs(v)",
+    "ceil": "ceil(v)",
+    "floor": "floor(v)",
+    "exp": "exp(v)",
+    "sqrt": "CASE WHEN v < 0 THEN 'nan'::DOUBLE ELSE sqrt(v) END",
+    "ln": "CASE WHEN v < 0 THEN 'nan'::DOUBLE WHEN v = 0 THEN '-inf'::DOUBLE ELSE ln(v) END",
+    "log2": "CASE WHEN v < 0 THEN 'nan'::DOUBLE WHEN v = 0 THEN '-inf'::DOUBLE ELSE log2(v) END",
+    "log10": "CASE WHEN v < 0 THEN 'nan'::DOUBLE WHEN v = 0 THEN '-inf'::DOUBLE ELSE log10(v) END",
+    "sin": "sin(v)", "cos": "cos(v)", "tan": "tan(v)",
+    "asin": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE asin(v) END",
+    "acos": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE acos(v) END",
+    "atan": "atan(v)",
+    "sinh": "(exp(v) - exp(-v)) / 2", "cosh": "(exp(v) + exp(-v)) / 2", "tanh": "tanh(v)",
+    "asinh": "asinh(v)",
+    "acosh": "CASE WHEN v < 1 THEN 'nan'::DOUBLE ELSE acosh(v) END",
+    "atanh": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE atanh(v) END",
+    "deg": "v * 180 / pi()", "rad": "v * pi() / 180",
+    "sgn": "CASE WHEN v > 0 THEN 1.0 WHEN v < 0 THEN -1.0 ELSE v END",
+    "neg": "-v",
+    "timestamp": "ts / 1000.0",
+    # Go's math.Floor(x*(1/to)+0.5)/(1/to): round half up to a multiple of `to`.
+    "round": "floor(v * (1 / coalesce(:p0, 1.0)) + 0.5) / (1 / coalesce(:p0, 1.0))",
+    "clamp": "CASE WHEN :p0 > :p1 THEN NULL ELSE greatest(:p0, least(:p1, v)) END",
+    "clamp_min": "greatest(:p0, v)",
+    "clamp_max": "least(:p0, v)",
+    "year": f"year({_DT})::DOUBLE", "month": f"month({_DT})::DOUBLE",
+    "day_of_month": f"day({_DT})::DOUBLE", "day_of_week": f"dayofweek({_DT})::DOUBLE",
+    "day_of_year": f"dayofyear({_DT})::DOUBLE", "hour": f"hour({_DT})::DOUBLE",
+    "minute": f"minute({_DT})::DOUBLE",
+    "days_in_month": f"day(last_day({_DT}))::DOUBLE",
+}  # fmt: skip
+
+
+@handles(p.Elementwise)
+def elementwise(c: Compiler, node: p.Elementwise, tl: Timeline) -> Vec:
+    snippet = ELEMENTWISE.get(node.func)
+    if snippet is None:
+        raise ExecutionError(f"function {node.func}() is not supported by the DuckDB backend yet")
+    arg = c.compile(node.arg, tl)
+    assert isinstance(arg, Vec)
+    source: exp.Select = exp.select("x.sk", "x.t", "x.v").from_(exp.to_table(arg.points).as_("x"))
+    ts = exp.column("ts", "x") if isinstance(node.arg, p.InstantSelect) else exp.column("t", "x")
+    source = source.select(ts.as_("ts"))
+    subs: dict[str, exp.Expression] = {}
+    for i, param in enumerate(node.params):
+        rel = c.compile(param, tl)
+        assert isinstance(rel, Scal)
+        alias = f"p{i}"
+        source = source.join(exp.to_table(rel.points).as_(alias), on=f"{alias}.t = x.t").select(
+            exp.column("v", alias).as_(alias)
+        )
+        subs[alias] = exp.column(alias)
+    if "p0" in _snippet(snippet).sql() and "p0" not in subs:
+        subs["p0"] = exp.null()  # round(v) without `to`
+    value = exp.replace_placeholders(_snippet(snippet), **subs)
+    body = exp.select("sk", "t", value.as_("v")).from_(source.subquery())
+    points = c.cte(exp.select("*").from_(body.subquery()).where("v IS NOT NULL"), node.func)
+    series = c.cte(exp.select("sk", "labels", exp.true().as_("drop_name")).from_(table(arg.series)), "series")
+    return Vec(points, series)
