@@ -81,7 +81,7 @@ class Engine:
         snap = self.lake.snapshot()
         compiler = Compiler(LakeQuerier(self.lake, snap))
         rel = compiler.compile(node, tl)
-        final = _final_select(rel)
+        final = _final_select(rel, compiler.ordering if instant else None)
         return compiler.query(final) if final is not None else final, rel, (snap, compiler, node)  # type: ignore[return-value]
 
     def _run(self, query: str, tl: Timeline, instant: bool) -> QueryResult:
@@ -96,7 +96,7 @@ class Engine:
                 row = con.execute(compiler.query(check).sql("duckdb")).fetchone()
                 if row is not None:
                     raise ExecutionError(message.format(row[0]))
-            data = con.execute(sql.sql("duckdb")).to_arrow_table()
+            data = con.sql(sql.sql("duckdb")).to_arrow_table()
         except duckdb.Error as exc:
             raise ExecutionError(f"query failed in DuckDB: {exc}") from exc
         finally:
@@ -110,9 +110,9 @@ class Engine:
         return _vector_result(data, rel, instant, node)
 
 
-def _final_select(rel: object) -> exp.Select | None:
+def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select | None:
     if isinstance(rel, Scal):
-        return exp.select("t", "v").from_(rel.points).order_by("t")
+        return exp.select("t", exp.cast(exp.column("v"), "DOUBLE").as_("v")).from_(rel.points).order_by("t")
     if isinstance(rel, Vec | Mat):
         labels = tmpl(
             "CASE WHEN s.drop_name THEN map_from_entries(list_filter(map_entries(s.labels), "
@@ -121,17 +121,26 @@ def _final_select(rel: object) -> exp.Select | None:
         )
         t = "x.ts" if isinstance(rel, Mat) else "x.t"
         return _numbered(
-            exp.select(labels.as_("labels"), exp.column(t.split(".")[1], "x").as_("t"), "x.v")
+            exp.select(labels.as_("labels"), exp.column(t.split(".")[1], "x").as_("t"), exp.cast(exp.column("v", "x"), "DOUBLE").as_("v"))
             .from_(exp.to_table(rel.points).as_("x"))
-            .join(exp.to_table(rel.series).as_("s"), on="s.sk = x.sk")
+            .join(exp.to_table(rel.series).as_("s"), on="s.sk = x.sk"),
+            ordering,
         )
     return None
 
 
-def _numbered(final: exp.Select) -> exp.Select:
-    """Adds a dense series number per label set (the result's series index)."""
+def _numbered(final: exp.Select, ordering: p.Node | None) -> exp.Select:
+    """Adds a dense series number per label set; rows in result order (see QueryResult)."""
     rank = tmpl("dense_rank() OVER (ORDER BY labels) - 1")
-    return exp.select("*", rank.as_("series")).from_(final.subquery()).order_by("labels", "t")
+    numbered = exp.select("*", rank.as_("series")).from_(final.subquery())
+    if isinstance(ordering, p.Sort) and not ordering.by_labels:
+        # sort/sort_desc: by value, NaN last either way (funcSort / funcSortDesc).
+        return numbered.order_by("isnan(v)", "v DESC" if ordering.desc else "v", "labels")
+    if isinstance(ordering, p.Sort):
+        keys = [tmpl("labels[:n]", n=exp.Literal.string(n)) for n in ordering.by_labels]
+        direction = " DESC" if ordering.desc else ""
+        return numbered.order_by(*(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "labels" + direction)
+    return numbered.order_by("labels", "t")
 
 
 def _points(series: object, t: object, v: object) -> pa.Table:
@@ -142,10 +151,11 @@ def _vector_result(data: pa.Table, rel: Vec | Mat, instant: bool, node: p.Node) 
     """Series numbered by label set in SQL; two series with one label set at one time is an error."""
     series = data.column("series").to_numpy().astype(np.int32)
     t = data.column("t").to_numpy()
-    # Rows come ordered by (labels, t): a repeated (series, t) pair sits next to its twin.
-    if len(series) > 1 and ((series[1:] == series[:-1]) & (t[1:] == t[:-1])).any():
+    # A (series, t) pair seen twice means two series ended up with one label set.
+    pair = series.astype(np.int64) * (1 << 20) + np.unique(t, return_inverse=True)[1] if len(t) else series
+    if len(np.unique(pair)) != len(pair):
         raise ExecutionError("vector cannot contain metrics with the same labelset")
-    first = np.flatnonzero(np.r_[True, series[1:] != series[:-1]]) if len(series) else np.empty(0, np.int64)
+    _, first = np.unique(series, return_index=True)
     series_tbl = pa.table(
         {
             "series": pa.array(series[first], pa.int32()),

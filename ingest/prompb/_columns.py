@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._scan import scan
 from ._schema import WIRE_I64, WIRE_LEN, WIRE_NAMES, WIRE_VARINT, Field, Schema
-from ._wire import I64, U64, Body, Fields, field_offset, ranges_index, scan, varints_at
+from ._wire import I64, U64, Body, Fields, field_offset, ranges_index, varints_at
 from .batch import EMPTY_STRINGS
 from .errors import DecodeError
 

@@ -17,8 +17,9 @@ from ._columns import (
     varint_values,
     zigzag,
 )
+from ._scan import scan
 from ._schema import WIRE_I64, WIRE_LEN, WIRE_VARINT, Field, Schema
-from ._wire import I64, U64, Body, scan
+from ._wire import I64, U64, Body
 from .batch import EMPTY_HISTOGRAMS, HISTOGRAM_SCHEMA
 
 _V, _D, _L = WIRE_VARINT, WIRE_I64, WIRE_LEN

@@ -18,8 +18,9 @@ from ._columns import (
     varint_values,
 )
 from ._histograms import decode_histograms, histogram_schema
+from ._scan import scan
 from ._schema import WIRE_I64, WIRE_LEN, WIRE_VARINT, Field, Schema
-from ._wire import I64, Body, scan
+from ._wire import I64, Body
 from .batch import EMPTY_METADATA, EMPTY_STRINGS, METADATA_SCHEMA, METRIC_TYPES, WriteBatch
 
 _V, _D, _L = WIRE_VARINT, WIRE_I64, WIRE_LEN

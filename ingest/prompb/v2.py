@@ -20,8 +20,9 @@ from ._columns import (
     varint_values,
 )
 from ._histograms import decode_histograms, histogram_schema
+from ._scan import scan
 from ._schema import WIRE_I64, WIRE_LEN, WIRE_VARINT, Field, Schema
-from ._wire import I64, U64, Body, Fields, scan
+from ._wire import I64, U64, Body, Fields
 from .batch import EMPTY_METADATA, EMPTY_STRINGS, METADATA_SCHEMA, METRIC_TYPES, WriteBatch
 from .errors import DecodeError
 

@@ -136,6 +136,8 @@ class Compiler:
         self._steps: dict[Timeline, str] = {}
         # (query returning one offending value or nothing, message with {} for that value)
         self.assertions: list[tuple[exp.Expression, str]] = []
+        # Set by sort()/sort_desc()/sort_by_label*(): the order of an instant query's result.
+        self.ordering: Node | None = None
 
     def cte(self, body: exp.Expression, prefix: str) -> str:
         name = f"{prefix}_{len(self.ctes)}"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from promlake.ingest.prompb import (
     WriteBatch,
     decode_write_request_v1,
@@ -25,7 +26,14 @@ pytestmark = pytest.mark.slow
 
 METRICS = [
     f"node_{sub}_{unit}"
-    for sub in ("cpu_seconds", "network_receive", "network_transmit", "disk_read", "disk_written", "filesystem")
+    for sub in (
+        "cpu_seconds",
+        "network_receive",
+        "network_transmit",
+        "disk_read",
+        "disk_written",
+        "filesystem",
+    )
     for unit in ("total", "bytes_total", "errors_total", "packets_total", "drop_total")
 ]
 
