@@ -8,7 +8,7 @@ the rule evaluator, the CLI and the conformance runner use (Prometheus's ``Query
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
@@ -97,17 +97,30 @@ class Engine:
                 if row is not None:
                     raise ExecutionError(message.format(row[0]))
             data = con.sql(sql.sql("duckdb")).to_arrow_table()
+            warnings = _annotations(con, compiler, compiler.warnings)
+            infos = _annotations(con, compiler, compiler.infos)
         except duckdb.Error as exc:
             raise ExecutionError(f"query failed in DuckDB: {exc}") from exc
         finally:
             con.close()
         if isinstance(rel, Scal):
             t = data.column("t").to_numpy()
-            return QueryResult(
+            result = QueryResult(
                 ValueType.SCALAR,
                 points=_points(np.zeros(len(t), np.int32), t, data.column("v").to_numpy()),
             )
-        return _vector_result(data, rel, instant, node)
+        else:
+            result = _vector_result(data, rel, instant, node)
+        return replace(result, warnings=warnings, infos=infos)
+
+
+def _annotations(con: duckdb.DuckDBPyConnection, compiler: Compiler, items: list[tuple[exp.Expression, str]]) -> tuple[str, ...]:
+    """Messages of the annotation queries that returned rows (deduplicated, in order)."""
+    out: dict[str, None] = {}
+    for query, message in items:
+        for row in con.sql(compiler.query(query).sql("duckdb")).fetchall():
+            out[message.format(*row)] = None
+    return tuple(out)
 
 
 def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select | None:

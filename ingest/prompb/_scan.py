@@ -41,6 +41,11 @@ from ._wire import (
 
 # A message with more fields than this left (estimated) is handed to pointer doubling.
 _WALK_HORIZON = 32
+# Unknown fields with new tag bytes each cost a round of candidate growth; after this many
+# rounds every byte is a candidate, in windows of this many bytes per round (all messages
+# together), so even a hostile body costs linear time and bounded memory.
+_GROWTH_ROUNDS = 4
+_WINDOW_BYTES = 1 << 20
 
 
 def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
@@ -108,6 +113,9 @@ def _place(a: Any, slot: I64) -> Any:
 def _candidates(body: Body, cur: I64, lim: I64, hint: Bools) -> tuple[I64, I64, Bools | None]:
     """Offsets inside the ranges whose byte is hinted, with their range index (sorted), and the
     body-wide hinted mask when it was computed."""
+    if hint.all():
+        pos, rid = ranges_index(cur, lim)
+        return pos, rid, None
     vals = [int(v) for v in np.flatnonzero(hint)]  # Python ints keep comparisons in uint8
 
     def hinted(data: NDArray[np.uint8]) -> Bools:
@@ -262,8 +270,14 @@ def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tupl
     hint[list(schema.hints)] = True
     la: Lookahead | None = lookahead(schema)
     out: list[tuple[I64, I64, Decoded]] = []
+    rounds = 0
     while reg.size:
-        cand, crid, mask = _candidates(body, cur, lim, hint)
+        rounds += 1
+        if rounds > _GROWTH_ROUNDS:
+            hint[:] = True
+        every = bool(hint.all())
+        upto = np.minimum(lim, cur + max(4096, _WINDOW_BYTES // reg.size)) if every else lim
+        cand, crid, mask = _candidates(body, cur, upto, hint)
         if la is not None:
             keep = _lookahead_ok(body, cand, la)
             cand, crid = cand[keep], crid[keep]
@@ -271,7 +285,7 @@ def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tupl
         hv = np.flatnonzero(hint)
         len_only = ((hv & 7) == WIRE_LEN).all() and (hv < 0x80).all()
         d = _len_fields(body, cand, clim) if len_only else decode_at(body, cand, clim)
-        members = _greedy(cand, crid, d, cur, lim, mask)
+        members = None if every else _greedy(cand, crid, d, cur, lim, mask)
         if members is not None:
             out.append((reg[crid[members]], cand[members], take(d, members)))
             break
@@ -290,8 +304,9 @@ def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tupl
         pend = esc_pos < lim
         if not pend.any():
             break
-        # The chain met a field that is not a candidate (an unknown field, or one the lookahead
-        # filter rejected): decode it exactly, hint its first byte, drop the filter, and resume.
+        # The chain met a field that is not a candidate (an unknown field, one the lookahead
+        # filter rejected, or one past the window): decode it exactly, hint its first byte,
+        # drop the filter, and resume.
         la = None
         reg, cur, lim = reg[pend], esc_pos[pend], lim[pend]
         e = decode_at(body, cur, lim)

@@ -136,6 +136,10 @@ class Compiler:
         self._steps: dict[Timeline, str] = {}
         # (query returning one offending value or nothing, message with {} for that value)
         self.assertions: list[tuple[exp.Expression, str]] = []
+        # Annotations: (query, message template). Each row the query returns adds the message
+        # formatted with that row's values (``{}`` placeholders), e.g. the metric name.
+        self.warnings: list[tuple[exp.Expression, str]] = []
+        self.infos: list[tuple[exp.Expression, str]] = []
         # Set by sort()/sort_desc()/sort_by_label*(): the order of an instant query's result.
         self.ordering: Node | None = None
 
