@@ -3,6 +3,7 @@
 >>> import promlake
 >>> lake = promlake.open("data")          # doctest: +SKIP
 >>> lake.sql("SELECT count(*) FROM samples")  # doctest: +SKIP
+>>> lake.query_range("sum by (job) (rate(up[5m]))", "2026-11-25T00:00:00Z", "2026-11-25T06:00:00Z", "1m")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from typing import Any
 
 import promlake._memory  # noqa: F401  (first: allocator settings must precede numpy/pyarrow/polars)
-from promlake.engine.lake import Lake
+from promlake.lake import Lake
 
 __version__ = "0.1.0"
 

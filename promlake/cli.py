@@ -64,6 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(sql, "format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("query")
 
+    query = sub.add_parser("query", help="evaluate PromQL over a lake, offline (like promtool query)")
+    qsub = query.add_subparsers(dest="kind", required=True)
+    qi = qsub.add_parser("instant", help="at one time")
+    _flag(qi, "storage.path", default="data/")
+    _flag(qi, "time", default=None, help="Unix seconds or RFC 3339 (default: now)")
+    _flag(qi, "format", choices=["promql", "json"], default="promql")
+    qi.add_argument("expr")
+    qr = qsub.add_parser("range", help="over a time range")
+    _flag(qr, "storage.path", default="data/")
+    _flag(qr, "start", required=True)
+    _flag(qr, "end", required=True)
+    _flag(qr, "step", default="1m")
+    _flag(qr, "format", choices=["promql", "json"], default="promql")
+    qr.add_argument("expr")
+
+    tr = sub.add_parser("translate", help="print the DuckDB SQL (or plan) a PromQL query compiles to")
+    _flag(tr, "storage.path", default="data/")
+    _flag(tr, "time", default=None)
+    _flag(tr, "start", default=None)
+    _flag(tr, "end", default=None)
+    _flag(tr, "step", default=None)
+    _flag(tr, "plan", action="store_true", help="print the plan instead of SQL")
+    tr.add_argument("expr")
+
     check = sub.add_parser("check", help="check configuration files")
     check_sub = check.add_subparsers(dest="what", required=True)
     check_config = check_sub.add_parser("config", help="check prometheus.yml files")
@@ -79,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sql(args)
     if args.command == "check":
         return _check_config(args.files)
+    if args.command == "query":
+        return _query(args)
+    if args.command == "translate":
+        return _translate(args)
     return 2
 
 
@@ -146,6 +174,68 @@ def _sql(args: argparse.Namespace) -> int:
 
         with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=80):
             print(df)
+    return 0
+
+
+def _times(args: argparse.Namespace) -> tuple[int, int, int]:
+    """(start, end, step) in ms from --time or --start/--end/--step; step 0 = instant."""
+    import time as _time
+
+    from promlake.lake import to_ms
+
+    if getattr(args, "start", None) is not None:
+        step = parse_duration(args.step) if not str(args.step).replace(".", "").isdigit() else int(float(args.step) * 1000)
+        return to_ms(_num_or_str(args.start)), to_ms(_num_or_str(args.end)), step
+    t = to_ms(_num_or_str(args.time)) if getattr(args, "time", None) else int(_time.time() * 1000)
+    return t, t, 0
+
+
+def _num_or_str(v: str) -> float | str:
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def _query(args: argparse.Namespace) -> int:
+    import json
+
+    import promlake
+    from promlake.promql2sql.errors import PromQLError
+
+    start, end, step = _times(args)
+    lake = promlake.open(args.storage_path, readonly=True)
+    try:
+        res = lake.engine.instant(args.expr, start) if step == 0 else lake.engine.range(args.expr, start, end, step)
+    except PromQLError as exc:
+        print(f"promlake query: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        lake.close()
+    from promlake.promql2sql.text import result_json, result_lines
+
+    if args.format == "json":
+        print(json.dumps(result_json(res)))
+    else:
+        for line in result_lines(res):
+            print(line)
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    import promlake
+    from promlake.promql2sql.errors import PromQLError
+
+    start, end, step = _times(args)
+    lake = promlake.open(args.storage_path, readonly=True)
+    try:
+        out = lake.engine.explain(args.expr, start, end, step) if args.plan else lake.engine.translate(args.expr, start, end, step)
+    except PromQLError as exc:
+        print(f"promlake translate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        lake.close()
+    print(out)
     return 0
 
 

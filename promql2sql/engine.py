@@ -67,11 +67,17 @@ class Engine:
         return self._run(query, Timeline(start_ms, end_ms, step_ms), instant=False)
 
     def translate(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> str:
-        compiled, _rel, _con = self._compile(query, Timeline(start_ms, end_ms, max(step_ms, 1)), step_ms == 0)
+        """SQL that plain DuckDB runs over the lake's files (flushed data only) for this query."""
+        tl = Timeline(start_ms, end_ms, max(step_ms, 1))
+        compiled, _rel, _ = self._compile(query, tl, step_ms == 0, portable=True)
         return compiled.sql("duckdb", pretty=True)
 
+    def explain(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> str:
+        """The plan of a query, one operator per line (golden files, ``translate --plan``)."""
+        return p.explain(plan_query(parse_expr(query), PlanContext(start_ms, end_ms, step_ms, self.lookback_delta_ms)))
+
     # --- internals ------------------------------------------------------------------------
-    def _compile(self, query: str, tl: Timeline, instant: bool) -> tuple[exp.Select, object, tuple]:
+    def _compile(self, query: str, tl: Timeline, instant: bool, portable: bool = False) -> tuple[exp.Select, object, tuple]:
         expr = parse_expr(query)
         ctx = PlanContext(tl.start, tl.end, 0 if instant else tl.step, self.lookback_delta_ms)
         node = plan_query(expr, ctx)
@@ -79,7 +85,12 @@ class Engine:
             kind = node.type.documented
             raise ExecutionError(f"invalid expression type {kind!r} for range query, must be Scalar or instant Vector")
         snap = self.lake.snapshot()
-        compiler = Compiler(LakeQuerier(self.lake, snap))
+        if portable:
+            from .portable import PortableQuerier
+
+            compiler = Compiler(PortableQuerier(self.lake.root, any(b.overlaps for b in snap.blocks)))
+        else:
+            compiler = Compiler(LakeQuerier(self.lake, snap))
         rel = compiler.compile(node, tl)
         final = _final_select(rel, compiler.ordering if instant else None)
         return compiler.query(final) if final is not None else final, rel, (snap, compiler, node)  # type: ignore[return-value]

@@ -72,8 +72,8 @@ Rel: TypeAlias = Vec | Scal | Mat | Str
 class Querier(Protocol):
     """What the backend needs from storage (DESIGN: a narrow catalog/querier interface)."""
 
-    def series(self, matchers: Sequence[Matcher]) -> pa.Table:
-        """Matching series as (sk BIGINT, labels MAP) rows, labels sorted by name."""
+    def series(self, matchers: Sequence[Matcher]) -> pa.Table | exp.Query:
+        """Matching series as (sk BIGINT, labels MAP) rows (a table, or SQL), labels sorted by name."""
         ...
 
     def samples(self, mint: int, maxt: int) -> exp.Query:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+import sqlglot.expressions as exp
+
 from .. import plan as p
 from .context import Compiler, Mat, Timeline, Vec, handles, num, table, tmpl
 
@@ -22,8 +25,11 @@ def eval_bounds(tl: Timeline, offset_ms: int, at_ms: int | None) -> tuple[int, i
 
 def selected_series(c: Compiler, matchers: tuple) -> str:
     data = c.querier.series(matchers)
-    name = c.register(data, "sel")
-    return c.cte(tmpl("SELECT sk, labels, FALSE AS drop_name FROM :t", t=table(name)), "series")
+    if isinstance(data, pa.Table):  # from the series index: registered, not copied
+        source: exp.Expression = table(c.register(data, "sel"))
+    else:  # SQL over the lake's series files (portable SQL for `promlake translate`)
+        source = data.subquery()
+    return c.cte(tmpl("SELECT sk, labels, FALSE AS drop_name FROM :t", t=source), "series")
 
 
 def samples_for(c: Compiler, series: str, mint: int, maxt: int, keep_stale: bool) -> str:
