@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "storage.retention.size", type=parse_size, default=None, help="maximum bytes of blocks, e.g. 10GB")
     _flag(serve, "storage.tsdb.retention.size", type=parse_size, default=None, help=argparse.SUPPRESS)
     _flag(serve, "storage.head.flush-interval", type=duration_ms, default=duration_ms("2m"), help="how often the head is written to Parquet")
+    _flag(serve, "storage.head.flush-min-bytes", type=parse_size, default=parse_size("4MB"),
+          help="the head is written to Parquet once it holds this much (and 256 B per active series)")
     _flag(serve, "storage.compaction-interval", type=duration_ms, default=duration_ms("1m"))
     _flag(serve, "storage.wal.fsync", choices=["segment", "always"], default="segment", help="fsync on every commit, or when a WAL segment closes")
     _flag(serve, "web.enable-lifecycle", action="store_true", help="enable /-/reload and /-/quit")
@@ -131,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         enable_lifecycle=args.web_enable_lifecycle,
         enable_admin_api=args.web_enable_admin_api,
         flush_interval_ms=args.storage_head_flush_interval,
+        head_flush_min_bytes=args.storage_head_flush_min_bytes,
         compaction_interval_ms=args.storage_compaction_interval,
         wal_fsync=args.storage_wal_fsync,
         record_self=not args.no_self_metrics,

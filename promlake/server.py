@@ -35,6 +35,7 @@ class ServeOptions:
     enable_lifecycle: bool
     enable_admin_api: bool
     flush_interval_ms: int
+    head_flush_min_bytes: int
     compaction_interval_ms: int
     wal_fsync: str
     record_self: bool
@@ -58,6 +59,7 @@ class Server:
             retention_ms=opts.retention_ms,
             retention_bytes=opts.retention_bytes,
             wal_fsync=opts.wal_fsync,
+            head_flush_min_bytes=opts.head_flush_min_bytes,
         )
         self.metrics = Metrics(self.lake)
         self.metrics.wal_corruptions.inc(len(self.lake.replay_report.corrupt_segments))
