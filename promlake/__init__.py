@@ -9,17 +9,31 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import promlake._memory  # noqa: F401  (first: allocator settings must precede numpy/pyarrow/polars)
-from promlake.lake import Lake
+# Before anything imports numpy, pyarrow or polars: allocator settings (see _memory.py).
+import promlake._memory  # noqa: F401
+
+if TYPE_CHECKING:
+    from promlake.lake import Lake
 
 __version__ = "0.1.0"
 
 
-def open(path: str | os.PathLike[str], *, readonly: bool = False, **options: Any) -> Lake:
+def open(path: str | os.PathLike[str], *, readonly: bool = False, **options: Any) -> Lake:  # noqa: A001
     """Open (or create) the lake at ``path``; ``readonly=True`` reads a lake another process writes."""
+    # Imported here so that `import promlake` (the CLI, ingest code) stays light.
+    from promlake.lake import Lake
+
     return Lake(path, readonly=readonly, **options)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Lake":
+        from promlake.lake import Lake
+
+        return Lake
+    raise AttributeError(name)
 
 
 __all__ = ["Lake", "__version__", "open"]

@@ -296,6 +296,27 @@ def test_unknown_fields_between_many_series() -> None:
     assert batch_to_python(batch) == expected(spliced, 1)
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_many_distinct_unknown_tags(version: int) -> None:
+    # Each new tag byte costs the doubling a round; past a few rounds every byte becomes a
+    # candidate (in bounded windows). Field numbers 16.. give two-byte tags, 3.. one-byte ones.
+    body = (
+        _big_v1(600, 2, 4)
+        if version == 1
+        else encode_write_request_v2(decode_write_request_v1(_big_v1(600, 2, 4)))
+    )
+    msg = STD[version][ROOT[version]].FromString(body)
+    items = msg.timeseries
+    tag = 1 if version == 1 else 5
+    parts = [] if version == 1 else [_field(4, 2, s.encode()) for s in msg.symbols]
+    for i, ts in enumerate(items):
+        parts.append(_field(tag, 2, ts.SerializeToString()))
+        number = (16 + i) if i % 2 else (6 + i % 9)
+        parts.append(_field(number, 0, _varint(i)) if i % 3 else _field(number, 2, b"x" * (i % 7)))
+    spliced = b"".join(parts)
+    assert batch_to_python(DECODE[version](spliced)) == expected(spliced, version)
+
+
 def _varint(v: int) -> bytes:
     out = bytearray()
     while True:
