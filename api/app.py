@@ -11,9 +11,9 @@ from typing import Protocol
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from promlake.api.write import install_write_routes
 from promlake.engine import Lake
-
 from promlake.selfmon import Metrics
 
 

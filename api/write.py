@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import cramjam
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
+
 from promlake.engine.errors import StorageError
 from promlake.ingest.remote_write import UnsupportedFormat, WriteError, store
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def open(path: str | os.PathLike[str], *, readonly: bool = False, **options: Any) -> Lake:  # noqa: A001
+def open(path: str | os.PathLike[str], *, readonly: bool = False, **options: Any) -> Lake:
     """Open (or create) the lake at ``path``; ``readonly=True`` reads a lake another process writes."""
     # Imported here so that `import promlake` (the CLI, ingest code) stays light.
     from promlake.lake import Lake

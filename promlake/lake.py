@@ -27,7 +27,7 @@ def to_ms(t: TimeLike) -> int:
         return int(t.timestamp() * 1000)
     if isinstance(t, str):
         return int(dt.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000)
-    return int(round(float(t) * 1000))
+    return round(float(t) * 1000)
 
 
 class Lake:
@@ -50,7 +50,7 @@ class Lake:
         """Evaluate PromQL over a range: one row per series per step."""
         from promlake.promql2sql.durations import parse_duration
 
-        step_ms = parse_duration(step) if isinstance(step, str) else int(round(step * 1000))
+        step_ms = parse_duration(step) if isinstance(step, str) else round(step * 1000)
         return result_frame(self.engine.range(expr, to_ms(start), to_ms(end), step_ms))
 
     def close(self, flush: bool = True) -> None:

@@ -39,5 +39,5 @@ def test_bad_config_gets_a_clear_error(text, message):
 
 
 def test_missing_file_names_the_file(tmp_path):
-    with pytest.raises(cfg.ConfigError, match="error loading config from .*nope.yml"):
+    with pytest.raises(cfg.ConfigError, match=r"error loading config from .*nope\.yml"):
         cfg.load_file(tmp_path / "nope.yml")
