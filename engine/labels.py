@@ -68,7 +68,7 @@ class SeriesBatch:
         if canon is None:
             canon = _sid.canonical_label_bytes(self.label_series, self.names, self.values, self.n_series)
             self._memo["canon"] = canon
-        return canon  # type: ignore[return-value]
+        return canon
 
     def series_ids(self) -> np.ndarray:
         """The stable 64-bit id of every label set (computed once, vectorized)."""

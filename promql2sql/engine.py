@@ -79,7 +79,7 @@ class Engine:
     # --- internals ------------------------------------------------------------------------
     def _compile(self, query: str, tl: Timeline, instant: bool, portable: bool = False) -> tuple[exp.Select, object, tuple]:
         expr = parse_expr(query)
-        ctx = PlanContext(tl.start, tl.end, 0 if instant else tl.step, self.lookback_delta_ms)
+        ctx = PlanContext(tl.start, tl.end, 0 if instant else tl.step, self.lookback_delta_ms, query=query)
         node = plan_query(expr, ctx)
         if not instant and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
             kind = node.type.documented
@@ -121,6 +121,7 @@ class Engine:
                 points=_points(np.zeros(len(t), np.int32), t, data.column("v").to_numpy()),
             )
         else:
+            assert isinstance(rel, Vec | Mat)
             result = _vector_result(data, rel, instant, node)
         return replace(result, warnings=warnings, infos=infos)
 
@@ -180,6 +181,7 @@ def _vector_result(data: pa.Table, rel: Vec | Mat, instant: bool, node: p.Node) 
     if len(np.unique(pair)) != len(pair):
         raise ExecutionError("vector cannot contain metrics with the same labelset")
     _, first = np.unique(series, return_index=True)
+    first = np.sort(first)  # series rows in result-row order (sort*, topk), not number order
     series_tbl = pa.table(
         {
             "series": pa.array(series[first], pa.int32()),

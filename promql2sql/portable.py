@@ -39,7 +39,7 @@ class PortableQuerier:
         src = exp.func(
             "read_parquet", self._files("samples"), exp.Kwarg(this=exp.var("filename"), expression=exp.true())
         )
-        cols = [exp.column("series_id").as_("sk"), "ts", exp.column("value").as_("v"), "stale"]
+        cols: list[str | exp.Expr] = [exp.column("series_id").as_("sk"), "ts", exp.column("value").as_("v"), "stale"]
         if not self.dedup:
             return exp.select(*cols).from_(src)
         from promlake.engine.catalog import newest_write_only
@@ -49,7 +49,7 @@ class PortableQuerier:
         return exp.select(*cols).from_(newest_write_only(rows, ["series_id", "ts", "value", "stale"]).subquery())
 
 
-def _predicate(m: Matcher) -> exp.Expression:
+def _predicate(m: Matcher) -> exp.Expr:
     value = tmpl("coalesce(any_value(labels)[:n], '')", n=exp.Literal.string(m.name))
     if m.op in ("=", "!="):
         eq = exp.EQ(this=value, expression=exp.Literal.string(m.value))

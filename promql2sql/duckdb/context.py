@@ -87,17 +87,14 @@ _HOLE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @functools.cache
-def parse_template(text: str) -> exp.Expression:
+def parse_template(text: str) -> Any:
+    # Any: a template may be a SELECT, an expression or a predicate; callers know which.
     return sqlglot.parse_one(_HOLE.sub(r"$\1", text), read="duckdb")
 
 
-def _parsed(text: str) -> exp.Expression:
-    return parse_template(text)
-
-
-def tmpl(text: str, **subs: Any) -> exp.Expression:
+def tmpl(text: str, **subs: Any) -> Any:
     """A parsed SQL template with ``:name`` placeholders replaced (tables via ``table()``)."""
-    return exp.replace_placeholders(_parsed(text).copy(), **subs)
+    return exp.replace_placeholders(parse_template(text).copy(), **subs)
 
 
 def table(name: str) -> exp.Table:
@@ -171,7 +168,7 @@ class Compiler:
             self._memo[key] = handler(self, node, tl)
         return self._memo[key]
 
-    def query(self, final: exp.Select) -> exp.Select:
+    def query(self, final: Any) -> Any:
         """The final statement with every CTE in dependency order."""
         for name, body in self.ctes:
             final = final.with_(name, as_=body)

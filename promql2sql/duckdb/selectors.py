@@ -40,7 +40,7 @@ def samples_for(c: Compiler, series: str, mint: int, maxt: int, keep_stale: bool
         src=c.querier.samples(mint, maxt).subquery(), lo=num(mint), hi=num(maxt), series=table(series),
     )  # fmt: skip
     if not keep_stale:
-        body = body.where("NOT x.stale", append=True)  # type: ignore[attr-defined]
+        body = body.where("NOT x.stale", append=True)
     return c.cte(body, "samples")
 
 
@@ -82,7 +82,10 @@ def window_input(c: Compiler, m: p.RangeSelect | p.Subquery, tl: Timeline) -> Wi
     lo, hi = eval_bounds(tl, m.offset_ms, m.at_ms)
     if isinstance(m, p.RangeSelect):
         series = selected_series(c, m.matchers)
-        samples = samples_for(c, series, lo - m.range_ms + 1, hi, keep_stale=False)
+        # anchored/smoothed windows also see one lookback delta before (and, smoothed, after)
+        # the range (engine.go getTimeRangesForSelector); m.lookback_ms is 0 otherwise.
+        after = m.lookback_ms if m.smoothed else 0
+        samples = samples_for(c, series, lo - m.range_ms - m.lookback_ms + 1, hi + after, keep_stale=False)
     else:
         inner_tl = subquery_timeline(lo, hi, m.range_ms, m.step_ms)
         inner = c.compile(m.inner, inner_tl)
