@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,9 @@ class PrometheusServer:
                         "go_memstats_alloc_bytes", "prometheus_tsdb_head_samples_appended_total",
                         "prometheus_tsdb_head_chunks"})
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_args: Sequence[str] = ()) -> None:
         self.workdir = workdir
+        self.extra_args = list(extra_args)  # more flags (the query benchmark: retention, query limits)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -108,7 +109,8 @@ class PrometheusServer:
         with open(self.workdir / "prometheus.log", "wb") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver"],
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver",
+                 *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

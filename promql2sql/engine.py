@@ -24,6 +24,7 @@ from . import plan as p
 from .ast import Matcher
 from .duckdb import Compiler, Mat, Scal, Str, Timeline, Vec
 from .duckdb.context import tmpl
+from .duckdb.labels import natural_sort_key
 from .errors import ExecutionError
 from .parser import parse_expr
 from .planner import PlanContext, plan_query
@@ -106,7 +107,7 @@ class Engine:
             for check, message in compiler.assertions:
                 row = con.execute(compiler.query(check).sql("duckdb")).fetchone()
                 if row is not None:
-                    raise ExecutionError(message.format(row[0]))
+                    raise ExecutionError(message(row) if callable(message) else message.format(row[0]))
             data = con.sql(sql.sql("duckdb")).to_arrow_table()
             warnings = _annotations(con, compiler, compiler.warnings)
             infos = _annotations(con, compiler, compiler.infos)
@@ -162,7 +163,8 @@ def _numbered(final: exp.Select, ordering: p.Node | None) -> exp.Select:
         # sort/sort_desc: by value, NaN last either way (funcSort / funcSortDesc).
         return numbered.order_by("isnan(v)", "v DESC" if ordering.desc else "v", "labels")
     if isinstance(ordering, p.Sort):
-        keys = [tmpl("labels[:n]", n=exp.Literal.string(n)) for n in ordering.by_labels]
+        # sort_by_label*: natural order of each label's value (natsort), then the label set.
+        keys = [natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n))) for n in ordering.by_labels]
         direction = " DESC" if ordering.desc else ""
         return numbered.order_by(*(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "labels" + direction)
     return numbered.order_by("labels", "t")

@@ -45,7 +45,8 @@ KEEPS_NAME = frozenset(
 
 OTHER = frozenset(
     {"absent", "label_join", "label_replace", "pi", "scalar", "time", "vector", "start", "end",
-     "range", "step", "min_of", "max_of"}
+     "range", "step", "min_of", "max_of", "histogram_fraction", "histogram_quantile", "histogram_quantiles",
+     "info"}
 )  # fmt: skip
 
 # Known to the parser, not evaluated yet; each with the reason.
@@ -55,10 +56,6 @@ UNSUPPORTED: dict[str, str] = {
     "histogram_stddev": "native histograms are not stored yet",
     "histogram_stdvar": "native histograms are not stored yet",
     "histogram_sum": "native histograms are not stored yet",
-    "histogram_fraction": "not implemented yet",
-    "histogram_quantile": "not implemented yet",
-    "histogram_quantiles": "not implemented yet",
-    "info": "not implemented yet",
     "start_timestamp": "start timestamps are not stored yet",
 }
 

@@ -48,6 +48,7 @@ class InstantSelect:
     offset_ms: int
     at_ms: int | None
     lookback_ms: int
+    smoothed: bool = False  # ``x smoothed``: interpolated between the samples around each step
     type = ValueType.VECTOR
 
 
@@ -59,6 +60,11 @@ class RangeSelect:
     range_ms: int
     offset_ms: int
     at_ms: int | None
+    # Experimental ``anchored`` / ``smoothed`` windows also read samples up to one lookback
+    # delta before the range (and, smoothed, after it): ``lookback_ms`` says how far.
+    anchored: bool = False
+    smoothed: bool = False
+    lookback_ms: int = 0
     type = ValueType.MATRIX
 
 
@@ -81,6 +87,7 @@ class RangeFunction:
     func: str
     matrix: RangeSelect | Subquery
     params: tuple[Node, ...] = ()
+    arg_pos: tuple[str, ...] = ()  # ``line:col`` of each call argument, for annotations
     type = ValueType.VECTOR
 
 
@@ -123,13 +130,17 @@ class LabelFunction:
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:
-    """``op [by|without (labels)] (param, expr)``."""
+    """``op [by|without (labels)] (param, expr)``.
+
+    ``param_pos`` is the ``line:col`` of the parameter, cited by its annotations.
+    """
 
     op: str
     arg: Node
     grouping: tuple[str, ...]
     without: bool
     param: Node | None = None
+    param_pos: str = ""
     type = ValueType.VECTOR
 
 
@@ -169,9 +180,46 @@ class Sort:
     type = ValueType.VECTOR
 
 
+@dataclass(frozen=True, slots=True)
+class HistogramFold:
+    """Classic histograms: series grouped by every label but ``le``, buckets folded per step.
+
+    ``func`` is ``quantile`` (``params``: the quantiles; ``quantile_label`` names the label
+    ``histogram_quantiles`` adds) or ``fraction`` (``params``: lower, upper). ``arg_pos`` and
+    ``param_pos`` are the ``line:col`` positions annotations cite.
+    """
+
+    func: str
+    arg: Node
+    params: tuple[Node, ...]
+    quantile_label: str | None = None
+    arg_pos: str = ""
+    param_pos: tuple[str, ...] = ()
+    type = ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """``info(v, {selector})``: ``arg`` enriched with data labels of matching info series.
+
+    ``info_series`` selects the info metrics, aligned like the first argument (its @ and
+    offset); ``name_matchers`` tell which ``arg`` series are info series themselves (left
+    alone); ``data_labels`` limits the labels added (empty: all); ``drop_unmatched`` drops a
+    sample no info series matched (a data matcher rejects the empty value).
+    """
+
+    arg: Node
+    info_series: InstantSelect
+    name_matchers: tuple[Matcher, ...]
+    data_labels: tuple[str, ...]
+    drop_unmatched: bool
+    type = ValueType.VECTOR
+
+
 Node: TypeAlias = (
     Literal | StringValue | StepTime | InstantSelect | RangeSelect | Subquery | RangeFunction
     | Elementwise | ScalarFunction | VectorOf | LabelFunction | Aggregate | Binary | Absent | Sort
+    | HistogramFold | Info
 )  # fmt: skip
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from . import ast
 from . import plan as p
-from .errors import ExecutionError
+from .errors import ExecutionError, position_label
 from .functions import DATE_FUNCTIONS, ELEMENTWISE, RANGE_FUNCTIONS, SORT_FUNCTIONS
+from .plan_info import plan_info
 
 DEFAULT_SUBQUERY_STEP_MS = 60_000
 
@@ -25,6 +26,7 @@ class PlanContext:
     step_ms: int  # 0 for an instant query
     lookback_ms: int = 300_000
     default_subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS
+    query: str = ""  # the query text, for the line:col positions annotations cite
 
 
 def plan_query(expr: ast.Expr, ctx: PlanContext) -> p.Node:
@@ -108,6 +110,7 @@ class _Planner:
             offset_ms=self.duration(e.offset_ms, e.offset_expr),
             at_ms=self.at(e.timestamp_ms, e.at),
             lookback_ms=self.ctx.lookback_ms,
+            smoothed=e.smoothed,
         )
 
     def plan_MatrixSelector(self, e: ast.MatrixSelector) -> p.Node:
@@ -117,6 +120,9 @@ class _Planner:
             range_ms=self.duration(e.range_ms, e.range_expr),
             offset_ms=self.duration(vs.offset_ms, vs.offset_expr),
             at_ms=self.at(vs.timestamp_ms, vs.at),
+            anchored=vs.anchored,
+            smoothed=vs.smoothed,
+            lookback_ms=self.ctx.lookback_ms if vs.anchored or vs.smoothed else 0,
         )
 
     def plan_SubqueryExpr(self, e: ast.SubqueryExpr) -> p.Node:
@@ -131,7 +137,13 @@ class _Planner:
 
     def plan_AggregateExpr(self, e: ast.AggregateExpr) -> p.Node:
         param = self.node(e.param) if e.param is not None else None
-        return p.Aggregate(e.op, self.node(e.expr), tuple(e.grouping), e.without, param)
+        # Upstream unwraps the parameter's parentheses first (preprocessExprHelper), so
+        # annotations cite the inner expression.
+        inner = e.param
+        while isinstance(inner, ast.ParenExpr):
+            inner = inner.expr
+        pos = self._pos(inner) if inner is not None else ""
+        return p.Aggregate(e.op, self.node(e.expr), tuple(e.grouping), e.without, param, pos)
 
     def plan_BinaryExpr(self, e: ast.BinaryExpr) -> p.Node:
         return p.Binary(e.op, self.node(e.lhs), self.node(e.rhs), e.return_bool, e.matching)
@@ -145,9 +157,11 @@ class _Planner:
             matrix = args[m_idx]
             assert isinstance(matrix, p.RangeSelect | p.Subquery)
             params = tuple(a for i, a in enumerate(args) if i != m_idx)
+            if isinstance(matrix, p.RangeSelect):
+                _check_extended(name, matrix)
             if name == "absent_over_time":
                 return p.Absent(p.RangeFunction("count_over_time", matrix), _absent_labels(e.args[0]))
-            return p.RangeFunction(name, matrix, params)
+            return p.RangeFunction(name, matrix, params, tuple(self._pos(_unparen(a)) for a in e.args))
         if name in ELEMENTWISE:
             return p.Elementwise(name, args[0], tuple(args[1:]))
         if name in DATE_FUNCTIONS:
@@ -172,11 +186,52 @@ class _Planner:
             return p.Literal(self._query_param(name))
         if name in ("min_of", "max_of"):
             return p.ScalarFunction(name, tuple(args))
+        if name in ("histogram_quantile", "histogram_fraction", "histogram_quantiles"):
+            return self._histogram_fold(e, args)
+        if name == "info":
+            return plan_info(args[0], e, self.at, self.duration, self.ctx.lookback_ms)
         raise ExecutionError(f"function {name!r} is not supported yet")
+
+    def _histogram_fold(self, e: ast.Call, args: list[p.Node]) -> p.Node:
+        # The vector is the last argument of histogram_quantile/_fraction, the first of
+        # histogram_quantiles(v, label, q0, q1, ...).
+        if e.func.name == "histogram_quantiles":
+            label = args[1].value if isinstance(args[1], p.StringValue) else ""
+            qs = tuple(args[2:])
+            return p.HistogramFold("quantile", args[0], qs, label, self._pos(e.args[0]),
+                                   tuple(self._pos(a) for a in e.args[2:]))  # fmt: skip
+        func = "quantile" if e.func.name == "histogram_quantile" else "fraction"
+        return p.HistogramFold(func, args[-1], tuple(args[:-1]), None, self._pos(e.args[-1]),
+                               tuple(self._pos(a) for a in e.args[:-1]))  # fmt: skip
+
+    def _pos(self, e: ast.Expr) -> str:
+        """``line:col`` of a node, as annotations print it (PositionRange.StartPosInput)."""
+        start = e.pos.start
+        return position_label(self.ctx.query, start) if self.ctx.query else f"1:{start + 1}"
 
     def _query_param(self, name: str) -> float:
         c = self.ctx
         return {"start": c.start_ms, "end": c.end_ms, "range": c.end_ms - c.start_ms, "step": c.step_ms}[name] / 1000
+
+
+# AnchoredSafeFunctions / SmoothedSafeFunctions (functions.go): the functions whose result
+# stays meaningful on the samples an anchored / smoothed window adds outside its range.
+ANCHORED_SAFE = ("changes", "delta", "increase", "rate", "resets")
+SMOOTHED_SAFE = ("delta", "increase", "rate")
+
+
+def _check_extended(name: str, m: p.RangeSelect) -> None:
+    """The evaluation error upstream raises for other functions of such a window (engine.go)."""
+    kind, safe = ("anchored", ANCHORED_SAFE) if m.anchored else ("smoothed", SMOOTHED_SAFE)
+    if (m.anchored or m.smoothed) and name not in safe:
+        allowed = ", ".join(safe)
+        raise ExecutionError(f"{kind} modifier can only be used with: {allowed} - not with {name}")
+
+
+def _unparen(e: ast.Expr) -> ast.Expr:
+    while isinstance(e, ast.ParenExpr):
+        e = e.expr
+    return e
 
 
 def _matchers(vs: ast.VectorSelector) -> tuple[ast.Matcher, ...]:
@@ -194,13 +249,16 @@ def _absent_labels(e: ast.Expr) -> tuple[tuple[str, str], ...]:
         e = e.vector_selector
     if not isinstance(e, ast.VectorSelector):
         return ()
-    seen: dict[str, str | None] = {}
+    # createLabelsForAbsentFunction: the first '=' of a label sets it; any later matcher of
+    # that label, and any other matcher type, removes it. Empty values are no label.
+    has: set[str] = set()
+    seen: dict[str, str] = {}
     for m in _matchers(e):
         if m.name == "__name__":
             continue
-        if m.op == "=":
-            # A label matched twice with '=' is ambiguous: upstream leaves it out.
-            seen[m.name] = None if m.name in seen else m.value
+        if m.op == "=" and m.name not in has:
+            seen[m.name] = m.value
+            has.add(m.name)
         else:
-            seen.setdefault(m.name, None)
-    return tuple(sorted((k, v) for k, v in seen.items() if v is not None))
+            seen.pop(m.name, None)
+    return tuple(sorted((k, v) for k, v in seen.items() if v != ""))

@@ -131,8 +131,9 @@ class Compiler:
         self.tables: dict[str, pa.Table] = {}
         self._memo: dict[tuple[Node, Timeline], Rel] = {}
         self._steps: dict[Timeline, str] = {}
-        # (query returning one offending value or nothing, message with {} for that value)
-        self.assertions: list[tuple[exp.Expression, str]] = []
+        # (query returning one offending value or nothing, message with {} for that value, or
+        # a function of the whole offending row, e.g. to print label sets the Go way)
+        self.assertions: list[tuple[exp.Expression, str | Callable[[tuple[Any, ...]], str]]] = []
         # Annotations: (query, message template). Each row the query returns adds the message
         # formatted with that row's values (``{}`` placeholders), e.g. the metric name.
         self.warnings: list[tuple[exp.Expression, str]] = []
@@ -171,5 +172,6 @@ class Compiler:
     def query(self, final: Any) -> Any:
         """The final statement with every CTE in dependency order."""
         for name, body in self.ctes:
-            final = final.with_(name, as_=body)
+            # copy=False: copying the growing statement per CTE is quadratic (seconds per query).
+            final = final.with_(name, as_=body, copy=False)
         return final

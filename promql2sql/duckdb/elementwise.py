@@ -7,14 +7,51 @@ and friends). Every function here drops the metric name (delayed: see ``drop_nam
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlglot.expressions as exp
 
 from .. import plan as p
 from ..errors import ExecutionError
-from .context import Compiler, Scal, Timeline, Vec, handles, table
+from .context import Compiler, Scal, Timeline, Vec, handles, table, tmpl
 from .range_functions import _snippet
 
-_DT = "make_timestamp((v * 1000000)::BIGINT)"  # the value read as Unix seconds, UTC
+# The value read as whole Unix seconds, UTC: Go's time.Unix(int64(v), 0) truncates toward zero.
+_DT = "make_timestamp((trunc(v) * 1000000)::BIGINT)"
+# Go's math.Min / math.Max: the infinity in the winning direction beats NaN, then NaN wins
+# (DuckDB's least/greatest order NaN above every number).
+_GO_MIN = (
+    "CASE WHEN :x = '-inf'::DOUBLE OR :y = '-inf'::DOUBLE THEN '-inf'::DOUBLE "
+    "WHEN isnan(:x) OR isnan(:y) THEN 'nan'::DOUBLE ELSE least(:x, :y) END"
+)
+_GO_MAX = (
+    "CASE WHEN :x = 'inf'::DOUBLE OR :y = 'inf'::DOUBLE THEN 'inf'::DOUBLE "
+    "WHEN isnan(:x) OR isnan(:y) THEN 'nan'::DOUBLE ELSE greatest(:x, :y) END"
+)
+
+
+def go_min(x: exp.Expression, y: exp.Expression) -> exp.Expression:
+    return tmpl(_GO_MIN, x=x, y=y)
+
+
+def go_max(x: exp.Expression, y: exp.Expression) -> exp.Expression:
+    return tmpl(_GO_MAX, x=x, y=y)
+
+
+def _clamp(v: exp.Expression, lo: exp.Expression, hi: exp.Expression) -> exp.Expression:
+    # funcClamp: nothing when max < min (false for NaN bounds), else Max(min, Min(max, v)).
+    return tmpl(
+        "CASE WHEN NOT isnan(:lo) AND NOT isnan(:hi) AND :hi < :lo THEN NULL ELSE :value END",
+        lo=lo, hi=hi, value=go_max(lo, go_min(hi, v)),
+    )  # fmt: skip
+
+
+# Functions whose value is built from Go's min/max rather than a snippet: (v, params) -> value.
+_BUILT: dict[str, Callable[[exp.Expression, list[exp.Expression]], exp.Expression]] = {
+    "clamp": lambda v, ps: _clamp(v, ps[0], ps[1]),
+    "clamp_min": lambda v, ps: go_max(ps[0], v),
+    "clamp_max": lambda v, ps: go_min(ps[0], v),
+}
 
 ELEMENTWISE: dict[str, str] = {
     "abs": "abs(v)",
@@ -29,7 +66,7 @@ ELEMENTWISE: dict[str, str] = {
     "asin": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE asin(v) END",
     "acos": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE acos(v) END",
     "atan": "atan(v)",
-    "sinh": "(exp(v) - exp(-v)) / 2", "cosh": "(exp(v) + exp(-v)) / 2", "tanh": "tanh(v)",
+    "sinh": "sinh(v)", "cosh": "cosh(v)", "tanh": "tanh(v)",
     "asinh": "asinh(v)",
     "acosh": "CASE WHEN v < 1 THEN 'nan'::DOUBLE ELSE acosh(v) END",
     "atanh": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE atanh(v) END",
@@ -39,9 +76,6 @@ ELEMENTWISE: dict[str, str] = {
     "timestamp": "ts / 1000.0",
     # Go's math.Floor(x*(1/to)+0.5)/(1/to): round half up to a multiple of `to`.
     "round": "floor(v * (1 / coalesce(:p0, 1.0)) + 0.5) / (1 / coalesce(:p0, 1.0))",
-    "clamp": "CASE WHEN :p0 > :p1 THEN NULL ELSE greatest(:p0, least(:p1, v)) END",
-    "clamp_min": "greatest(:p0, v)",
-    "clamp_max": "least(:p0, v)",
     "year": f"year({_DT})::DOUBLE", "month": f"month({_DT})::DOUBLE",
     "day_of_month": f"day({_DT})::DOUBLE", "day_of_week": f"dayofweek({_DT})::DOUBLE",
     "day_of_year": f"dayofyear({_DT})::DOUBLE", "hour": f"hour({_DT})::DOUBLE",
@@ -53,7 +87,7 @@ ELEMENTWISE: dict[str, str] = {
 @handles(p.Elementwise)
 def elementwise(c: Compiler, node: p.Elementwise, tl: Timeline) -> Vec:
     snippet = ELEMENTWISE.get(node.func)
-    if snippet is None:
+    if snippet is None and node.func not in _BUILT:
         raise ExecutionError(f"function {node.func}() is not supported by the DuckDB backend yet")
     arg = c.compile(node.arg, tl)
     assert isinstance(arg, Vec)
@@ -69,9 +103,12 @@ def elementwise(c: Compiler, node: p.Elementwise, tl: Timeline) -> Vec:
             exp.column("v", alias).as_(alias)
         )
         subs[alias] = exp.column(alias)
-    if "p0" in _snippet(snippet).sql() and "p0" not in subs:
-        subs["p0"] = exp.null()  # round(v) without `to`
-    value = exp.replace_placeholders(_snippet(snippet), **subs)
+    if snippet is not None:
+        if "p0" in _snippet(snippet).sql() and "p0" not in subs:
+            subs["p0"] = exp.null()  # round(v) without `to`
+        value = exp.replace_placeholders(_snippet(snippet), **subs)
+    else:
+        value = _BUILT[node.func](exp.column("v"), [subs[f"p{i}"] for i in range(len(node.params))])
     body = exp.select("sk", "t", value.as_("v")).from_(source.subquery())
     points = c.cte(exp.select("*").from_(body.subquery()).where("v IS NOT NULL"), node.func)
     series = c.cte(exp.select("sk", "labels", exp.true().as_("drop_name")).from_(table(arg.series)), "series")

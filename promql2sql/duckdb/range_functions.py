@@ -4,175 +4,241 @@ The grid's evaluation times are merged into each series' sample stream as marker
 window per series, ``RANGE BETWEEN range-1 PRECEDING AND CURRENT ROW`` over integer
 milliseconds, is exactly Prometheus 3's left-open window ``(te - range, te]``. DuckDB
 evaluates such frames with segment trees, so the cost grows with samples + steps, not with
-their product. Each function declares the aggregates it needs and a final expression over
-them (Prometheus: ``promql/functions.go``; names in comments point at the Go function).
+their product. ``range_catalog.py`` says what each function aggregates and computes.
 
-DuckDB orders NaN above every number, unlike Go's comparisons, so comparisons that must
-follow Go (resets, counter corrections, min/max) exclude NaN explicitly.
+``anchored`` windows also look at the last sample before the range (within the lookback
+delta), through each sample's predecessor (``lag``); ``smoothed`` ones also at the first
+sample after it, through a second frame ``(te, te + lookback]``. Scalar parameters are
+constants, or per-step columns carried by the marker rows. Annotations (``rate`` of a metric
+not named like a counter, invalid quantiles) and evaluation errors (the smoothing factors of
+``double_exponential_smoothing``) are queries over the windows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import sqlglot.expressions as exp
 
 from .. import plan as p
 from ..errors import ExecutionError
-from ..functions import KEEPS_NAME
+from ..gostr import format_float_g
 from .context import Compiler, Scal, Timeline, Vec, handles, num, parse_template, table, tmpl
-from .selectors import window_input
+from .histograms import go_g_sql, go_quote_sql
+from .range_catalog import DERIVED, EXTENDED, PREV, QUANTILE_LIST, RANGE_FUNCTIONS, RangeFn
+from .selectors import WindowInput, window_input
 
-# Per-sample columns computed over each series' samples before windowing.
-PREV = {
-    "pv": "lag(v) OVER (PARTITION BY sk ORDER BY ts)",
-    "pts": "lag(ts) OVER (PARTITION BY sk ORDER BY ts)",
-}
-# Go semantics: a NaN never compares smaller or larger.
-GO_LT_PREV = "(NOT isnan(v) AND NOT isnan(pv) AND v < pv)"
-DERIVED = {
-    # counter reset correction (extrapolatedRate): add the previous value on every drop
-    "dropv": f"CASE WHEN {GO_LT_PREV} THEN pv ELSE 0 END",
-    "chg": "CASE WHEN pv IS NULL OR v = pv THEN 0 ELSE 1 END",  # DuckDB: NaN = NaN is true
-    "rst": f"CASE WHEN {GO_LT_PREV} THEN 1 ELSE 0 END",
-}
-
-
-@dataclass(frozen=True)
-class RangeFn:
-    aggs: dict[str, str]  # name -> one aggregate call, evaluated over each window
-    final: str  # over the aggregates, plus te (ms), rng (ms)
-    min_samples: int = 1
-    derived: tuple[str, ...] = ()
-    params: tuple[str, ...] = field(default=())
-    lets: tuple[tuple[str, str], ...] = ()  # named intermediate columns, in order
-
-
-_N = {"n": "count(v)"}
-_NONNAN_MIN = "min(v) FILTER (WHERE NOT isnan(v))"
-_NONNAN_MAX = "max(v) FILTER (WHERE NOT isnan(v))"
-# Marker rows have v NULL but a ts: aggregates over ts must skip them explicitly.
-_MIN_TS = "min(ts) FILTER (WHERE v IS NOT NULL)"
-_MAX_TS = "max(ts) FILTER (WHERE v IS NOT NULL)"
-_EDGES = {"fts": _MIN_TS, "lts": _MAX_TS, "fv": "arg_min(v, ts)", "lv": "arg_max(v, ts)"}
-
-# extrapolatedRate (functions.go): extrapolate the observed change to the window edges, but
-# by at most half an average sample interval past the first/last sample when they are far
-# from the edges, and for counters never back past the point where it would have been zero.
-def _rate(counter: bool, per_second: bool) -> RangeFn:
-    aggs = {**_N, **_EDGES}
-    if counter:
-        aggs["drops"] = "sum(dropv)"
-        aggs["drop0"] = "arg_min(dropv, ts)"
-    res = "lv - fv + (drops - drop0)" if counter else "lv - fv"
-    zero = (
-        f"CASE WHEN ({res}) > 0 AND fv >= 0 THEN sampled * (fv / ({res})) ELSE 'inf'::DOUBLE END"
-        if counter
-        else "'inf'::DOUBLE"
-    )
-    lets = (
-        ("sampled", "(lts - fts) / 1000.0"),
-        ("avgdur", "sampled / (n - 1)"),
-        ("ds0", "(fts - (te - rng)) / 1000.0"),
-        ("de0", "(te - lts) / 1000.0"),
-        ("ds", f"least(CASE WHEN ds0 >= avgdur * 1.1 THEN avgdur / 2 ELSE ds0 END, {zero})"),
-        ("de", "CASE WHEN de0 >= avgdur * 1.1 THEN avgdur / 2 ELSE de0 END"),
-        ("factor", "CASE WHEN sampled <> 0 THEN (sampled + ds + de) / sampled ELSE 1.0 END"),
-    )
-    final = f"({res}) * factor" + (" / (rng / 1000.0)" if per_second else "")
-    return RangeFn(aggs, final, min_samples=2, derived=("dropv",) if counter else (), lets=lets)
-
-
-RANGE_FUNCTIONS: dict[str, RangeFn] = {
-    "count_over_time": RangeFn(_N, "n"),
-    "sum_over_time": RangeFn({**_N, "s": "fsum(v)"}, "s"),
-    "avg_over_time": RangeFn({**_N, "s": "fsum(v)"}, "s / n"),
-    "min_over_time": RangeFn({**_N, "m": _NONNAN_MIN}, "coalesce(m, 'nan'::DOUBLE)"),
-    "max_over_time": RangeFn({**_N, "m": _NONNAN_MAX}, "coalesce(m, 'nan'::DOUBLE)"),
-    "stddev_over_time": RangeFn({**_N, "x": "stddev_pop(v)"}, "x"),
-    "stdvar_over_time": RangeFn({**_N, "x": "var_pop(v)"}, "x"),
-    "last_over_time": RangeFn({**_N, "x": "arg_max(v, ts)"}, "x"),
-    "first_over_time": RangeFn({**_N, "x": "arg_min(v, ts)"}, "x"),
-    "ts_of_last_over_time": RangeFn({**_N, "x": _MAX_TS}, "x / 1000.0"),
-    "ts_of_first_over_time": RangeFn({**_N, "x": _MIN_TS}, "x / 1000.0"),
-    "present_over_time": RangeFn(_N, "1.0"),
-    # The first sample's flag compares it with a sample outside the window: subtract it.
-    "changes": RangeFn({**_N, "s": "sum(chg)", "f": "arg_min(chg, ts)"}, "(s - f)::DOUBLE", derived=("chg",)),
-    "resets": RangeFn({**_N, "s": "sum(rst)", "f": "arg_min(rst, ts)"}, "(s - f)::DOUBLE", derived=("rst",)),
-    "rate": _rate(counter=True, per_second=True),
-    "increase": _rate(counter=True, per_second=False),
-    "delta": _rate(counter=False, per_second=False),
-    # instantValue (irate/idelta): the last two samples of the window.
-    "irate": RangeFn(
-        {**_N, "lts": _MAX_TS, "lv": "arg_max(v, ts)", "lpv": "arg_max(pv, ts)", "lpts": "arg_max(pts, ts)"},
-        "CASE WHEN lpts > te - rng THEN (CASE WHEN NOT isnan(lv) AND NOT isnan(lpv) AND lv < lpv "
-        "THEN lv ELSE lv - lpv END) / ((lts - lpts) / 1000.0) END",
-        min_samples=2,
-    ),
-    "idelta": RangeFn(
-        {**_N, "lv": "arg_max(v, ts)", "lpv": "arg_max(pv, ts)", "lpts": "arg_max(pts, ts)"},
-        "CASE WHEN lpts > te - rng THEN lv - lpv END",
-        min_samples=2,
-    ),
-    # linearRegression (deriv, predict_linear): least squares over (seconds, value).
-    "deriv": RangeFn({**_N, "b": "regr_slope(v, ts / 1000.0)"}, "b", min_samples=2),
-    "predict_linear": RangeFn(
-        {**_N, "b": "regr_slope(v, ts / 1000.0)", "my": "avg(v)", "mx": "avg(ts) FILTER (WHERE v IS NOT NULL)"},
-        "my + b * ((te - mx) / 1000.0 + :p0)",
-        min_samples=2,
-        params=("p0",),
-    ),
-    "quantile_over_time": RangeFn(
-        {**_N, "x": "quantile_cont(v, greatest(0, least(1, :p0)))"},
-        "CASE WHEN isnan(:p0) THEN 'nan'::DOUBLE WHEN :p0 < 0 THEN '-inf'::DOUBLE "
-        "WHEN :p0 > 1 THEN 'inf'::DOUBLE ELSE x END",
-        params=("p0",),
-    ),
-}
+# engine.go: only these act like an offset and keep the metric name (an input that already
+# drops it, e.g. from a subquery, still does).
+_KEEPS_NAME = frozenset({"first_over_time", "last_over_time"})
+_COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
+_NOT_COUNTER = (
+    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {} ({})"
+)
+_BAD_QUANTILE = "PromQL warning: quantile value should be between 0 and 1, got {} ({})"
 
 
 @handles(p.RangeFunction)
 def range_function(c: Compiler, node: p.RangeFunction, tl: Timeline) -> Vec:
-    fn = RANGE_FUNCTIONS.get(node.func)
+    w = window_input(c, node.matrix, tl)
+    consts, dynamic = _params(c, node, tl)
+    fn = _pick(node, consts)
     if fn is None:
         raise ExecutionError(f"function {node.func}() is not supported by the DuckDB backend yet")
-    params = {name: _constant(c, arg, tl) for name, arg in zip(fn.params, node.params, strict=True)}
-    w = window_input(c, node.matrix, tl)
+    if node.func == "quantile_over_time" and "p0" in consts:
+        q = _literal(node.params[0])
+        consts["qc"] = num(1.0 - min(max(q, 0.0), 1.0) if not math.isnan(q) else 0.5)
+    win, points = _lower(c, node, fn, w, consts, dynamic)
+    drop = exp.column("drop_name") if node.func in _KEEPS_NAME else exp.true()
+    series = c.cte(exp.select("sk", "labels", drop.as_("drop_name")).from_(w.series), "series")
+    if node.func in ("rate", "increase") and isinstance(node.matrix, p.RangeSelect):
+        _not_counter_info(c, node, fn, w, consts, dynamic)
+    _annotate(c, node, consts, win, points)
+    return Vec(points, series)
+
+
+def _lower(
+    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput,
+    consts: dict[str, exp.Expression], dynamic: dict[str, str],
+) -> tuple[str, str]:  # fmt: skip
+    """The windows (CTE ``win``: one row per series and step) and the points of ``fn``."""
+    params = {**consts, **{name: exp.column(name) for name in dynamic}}
+    grid = c.cte(_with_param_columns(w.grid, dynamic), "pgrid") if dynamic else w.grid
+    rng = node.matrix.range_ms
+    lb = node.matrix.lookback_ms if isinstance(node.matrix, p.RangeSelect) else 0
     # 1. per-sample columns: previous sample, and what the function derives from it
     enriched = with_columns(exp.select("sk", "ts", "v").from_(w.samples), PREV.items())
     enriched = with_columns(enriched.subquery(), ((d, DERIVED[d]) for d in fn.derived))
     # 2. the evaluation times as marker rows (t set, v NULL) in the same stream
     markers = exp.select(
         "sk", exp.column("te").as_("ts"), exp.null().as_("v"),
-        *(exp.null().as_(col) for col in (*PREV, *fn.derived)), "t",
-    ).from_(w.grid)  # fmt: skip
-    samples = exp.select("*", exp.cast(exp.null(), "BIGINT").as_("t")).from_(enriched.subquery())
+        *(exp.null().as_(col) for col in (*PREV, *fn.derived)), "t", *dynamic,
+    ).from_(grid)  # fmt: skip
+    samples = exp.select(
+        "*",
+        exp.cast(exp.null(), "BIGINT").as_("t"),
+        *(exp.cast(exp.null(), "DOUBLE").as_(d) for d in dynamic),
+    ).from_(enriched.subquery())
     u = c.cte(exp.union(samples, markers, distinct=False), "marked")
-    # 3. one window per marker row: (te - range, te]
-    frame = tmpl("SELECT count(x) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 1 PRECEDING AND CURRENT ROW)").selects[0]
-    frame.find(exp.WindowSpec).set("start", num(max(w.range_ms - 1, 0)))
-    aggs = [_over(frame, snippet, params).as_(name) for name, snippet in fn.aggs.items()]
+    # 3. one window per marker row: (te - range, te], and for smoothed (te, te + lookback]
+    aggs = [_over(_frame(max(rng - 1, 0), None), s, params).as_(name) for name, s in fn.aggs.items()]
+    aggs += [_over(_frame(None, lb), s, params).as_(name) for name, s in fn.after.items()]
     # Filter marker rows only after the windows are computed (WHERE would run before them).
-    windowed = exp.select("sk", "t", exp.column("ts").as_("te"), *aggs).from_(u)
-    # 4. the function's value from the aggregates
-    staged = exp.select("*", num(w.range_ms).as_("rng")).from_(windowed.subquery()).where(
-        exp.and_("t IS NOT NULL", exp.GTE(this=exp.column("n"), expression=num(fn.min_samples)))
+    windowed = exp.select("sk", "t", exp.column("ts").as_("te"), *dynamic, *aggs).from_(u)
+    win = c.cte(
+        exp.select("*", num(rng).as_("rng"), num(lb).as_("lb"))
+        .from_(windowed.subquery())
+        .where(exp.and_("t IS NOT NULL", exp.GTE(this=exp.column("n"), expression=num(fn.min_samples)))),
+        "win",
     )
-    staged = with_columns(staged.subquery(), fn.lets)
-    value = exp.replace_placeholders(_snippet(fn.final), **params)
+    # 4. the function's value from the aggregates
+    staged = with_columns(table(win), ((name, _sub(s, params)) for name, s in fn.lets), parsed=True)
+    value = _sub(fn.final, params)
     final = exp.select("sk", "t", exp.paren(value).as_("v")).from_(staged.subquery())
-    points = c.cte(exp.select("*").from_(final.subquery()).where("v IS NOT NULL"), node.func)
-    drop = exp.column("drop_name") if node.func in KEEPS_NAME else exp.true()
-    series = c.cte(exp.select("sk", "labels", drop.as_("drop_name")).from_(w.series), "series")
-    return Vec(points, series)
+    return win, c.cte(exp.select("*").from_(final.subquery()).where("v IS NOT NULL"), node.func)
 
 
-def with_columns(source: exp.Expression, items: Iterable[tuple[str, str]]) -> exp.Select:
+def _not_counter_info(
+    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput,
+    consts: dict[str, exp.Expression], dynamic: dict[str, str],
+) -> None:  # fmt: skip
+    """engine.go (rangeEval of a matrix selector): rate/increase of a named series with a
+    result, whose name does not look like a counter's. Whether there is a result is worked
+    out again for those series only (this query runs apart from the main one), which costs
+    next to nothing when every name ends like a counter's."""
+    name = tmpl("labels['__name__']")
+    bad = c.cte(
+        tmpl(
+            "SELECT sk, labels FROM :series WHERE :name <> '' "
+            "AND NOT list_bool_or(list_transform(:suffixes, lambda x: ends_with(:name, x)))",
+            series=table(w.series), name=name,
+            suffixes=exp.Array(expressions=[exp.Literal.string(s) for s in _COUNTER_SUFFIXES]),
+        ),
+        "noncounter",
+    )  # fmt: skip
+    only = exp.column("sk").isin(query=exp.select("sk").from_(bad))
+    narrowed = WindowInput(
+        c.cte(exp.select("*").from_(w.samples).where(only), "samples"),
+        bad,
+        c.cte(exp.select("*").from_(w.grid).where(only.copy()), "grid"),
+        w.range_ms,
+    )
+    m = node.matrix
+    if not (isinstance(m, p.RangeSelect) and (m.anchored or m.smoothed)):
+        # extrapolatedRate has a result for every window with two samples: count them only.
+        fn = RangeFn({"n": "count(v)"}, "1.0", min_samples=2)
+    _, points = _lower(c, node, fn, narrowed, consts, dynamic)
+    query = tmpl(
+        "SELECT DISTINCT :q FROM :bad WHERE sk IN (SELECT sk FROM :points)",
+        q=go_quote_sql(name), bad=table(bad), points=table(points),
+    )  # fmt: skip
+    pos = node.arg_pos[0] if node.arg_pos else ""
+    c.infos.append((query, _NOT_COUNTER.replace("({})", f"({_escape(pos)})")))
+
+
+def _pick(node: p.RangeFunction, consts: dict[str, exp.Expression]) -> RangeFn | None:
+    m = node.matrix
+    if isinstance(m, p.RangeSelect) and (m.anchored or m.smoothed):
+        # The planner already refused functions these windows do not support.
+        return EXTENDED.get(("anchored" if m.anchored else "smoothed", node.func))
+    if node.func == "quantile_over_time" and "p0" not in consts:
+        return QUANTILE_LIST
+    return RANGE_FUNCTIONS.get(node.func)
+
+
+def _params(
+    c: Compiler, node: p.RangeFunction, tl: Timeline
+) -> tuple[dict[str, exp.Expression], dict[str, str]]:
+    """Constant parameters as literals; the others as (column name -> scalar points CTE)."""
+    consts: dict[str, exp.Expression] = {}
+    dynamic: dict[str, str] = {}
+    for i, arg in enumerate(node.params):
+        name = f"p{i}"
+        if isinstance(arg, p.Literal):
+            consts[name] = num(arg.value)
+            continue
+        rel = c.compile(arg, tl)
+        if not isinstance(rel, Scal):
+            raise ExecutionError("expected a scalar parameter")
+        dynamic[name] = rel.points
+    return consts, dynamic
+
+
+def _with_param_columns(grid: str, dynamic: dict[str, str]) -> exp.Select:
+    """The grid with each per-step parameter as a column (matched on the step time)."""
+    query = exp.select("g.*", *(exp.column("v", name).as_(name) for name in dynamic)).from_(
+        exp.to_table(grid).as_("g")
+    )
+    for name, rel in dynamic.items():
+        query = query.join(
+            exp.to_table(rel).as_(name), on=exp.column("t", name).eq(exp.column("t", "g")), join_type="left"
+        )
+    return query
+
+
+def _literal(arg: p.Node) -> float:
+    assert isinstance(arg, p.Literal)
+    return arg.value
+
+
+def _annotate(
+    c: Compiler, node: p.RangeFunction, consts: dict[str, exp.Expression], win: str, points: str
+) -> None:
+    pos = node.arg_pos + ("",) * (len(node.params) + 1 - len(node.arg_pos))
+    if node.func == "quantile_over_time":
+        # funcQuantileOverTime: for every window with a sample, while q is outside [0, 1].
+        if "p0" in consts:
+            q = _literal(node.params[0])
+            if math.isnan(q) or not 0 <= q <= 1:
+                text = _BAD_QUANTILE.format(format_float_g(q), pos[0])
+                c.warnings.append((tmpl("SELECT 1 FROM :p LIMIT 1", p=table(points)), _escape(text)))
+        else:
+            query = tmpl(
+                "SELECT DISTINCT :g FROM :win WHERE n >= 1 AND (isnan(p0) OR p0 < 0 OR p0 > 1)",
+                g=go_g_sql(exp.column("p0")), win=table(win),
+            )  # fmt: skip
+            c.warnings.append((query, _BAD_QUANTILE.replace("({})", f"({_escape(pos[0])})")))
+    if node.func == "double_exponential_smoothing":
+        # funcDoubleExponentialSmoothing fails for a window with samples when a factor is not
+        # strictly between 0 and 1 (a NaN passes: Go's comparisons with it are false).
+        for name, what, short in (("p0", "smoothing", "sf"), ("p1", "trend", "tf")):
+            message = f"invalid {what} factor. Expected: 0 < {short} < 1, got: {{}}"
+            if name in consts:
+                f = _literal(node.params[int(name[1])])
+                if f <= 0 or f >= 1:
+                    text = message.format(_go_f(f))
+                    c.assertions.append((tmpl("SELECT 1 FROM :win LIMIT 1", win=table(win)), _escape(text)))
+                continue
+            query = tmpl(
+                "SELECT CASE WHEN isinf(:x) THEN CASE WHEN :x > 0 THEN '+Inf' ELSE '-Inf' END "
+                "ELSE printf('%f', :x) END FROM :win WHERE n >= 1 AND NOT isnan(:x) AND (:x <= 0 OR :x >= 1) LIMIT 1",
+                x=exp.column(name), win=table(win),
+            )  # fmt: skip
+            c.assertions.append((query, message))
+
+
+def _go_f(x: float) -> str:
+    """Go's ``%f``."""
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return "NaN" if math.isnan(x) else f"{x:f}"
+
+
+def _escape(text: str) -> str:
+    """A literal text for a message template (formatted with ``str.format``)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def with_columns(
+    source: exp.Expression, items: Iterable[tuple[str, object]], parsed: bool = False
+) -> exp.Select:
     """``SELECT *, <snippet> AS name`` for each item in turn (later ones may use earlier ones)."""
     query = exp.select("*").from_(source.subquery() if isinstance(source, exp.Query) else source)
     for name, snippet in items:
-        query = exp.select("*", _snippet(snippet).as_(name)).from_(query.subquery())
+        expr = snippet if parsed else _snippet(str(snippet))
+        assert isinstance(expr, exp.Expression)
+        query = exp.select("*", expr.as_(name)).from_(query.subquery())
     return query
 
 
@@ -180,17 +246,31 @@ def _snippet(text: str) -> exp.Expression:
     return parse_template(text).copy()
 
 
-def _over(frame: exp.Expression, snippet: str, params: dict[str, exp.Expression]) -> exp.Expression:
-    window = frame.copy()
-    window.set("this", exp.replace_placeholders(_snippet(snippet), **params))
+def _sub(text: str, params: dict[str, exp.Expression]) -> exp.Expression:
+    expr = exp.replace_placeholders(_snippet(text), **params)
+    assert isinstance(expr, exp.Expression)
+    return expr
+
+
+def _frame(preceding: int | None, following: int | None) -> exp.Window:
+    """A window over each series' stream: ``preceding`` ms back to the current row, or from
+    1 ms to ``following`` ms ahead of it."""
+    if following is None:
+        text = "count(x) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 1 PRECEDING AND CURRENT ROW)"
+    else:
+        text = "count(x) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 1 FOLLOWING AND 2 FOLLOWING)"
+    window = parse_template(text).copy()
+    spec = window.find(exp.WindowSpec)
+    assert spec is not None
+    if following is None:
+        spec.set("start", num(preceding or 0))
+    else:
+        spec.set("end", num(following))
+    assert isinstance(window, exp.Window)
     return window
 
 
-def _constant(c: Compiler, arg: p.Node, tl: Timeline) -> exp.Expression:
-    """A scalar parameter; only constants are supported for now (upstream allows any scalar)."""
-    if isinstance(arg, p.Literal):
-        return num(arg.value)
-    rel = c.compile(arg, tl)
-    if isinstance(rel, Scal):
-        return exp.paren(tmpl("SELECT any_value(v) FROM :p", p=table(rel.points)))  # type: ignore[arg-type]
-    raise ExecutionError("expected a scalar parameter")
+def _over(frame: exp.Window, snippet: str, params: dict[str, exp.Expression]) -> exp.Expression:
+    window = frame.copy()
+    window.set("this", _sub(snippet, params))
+    return window

@@ -7,6 +7,7 @@ import sqlglot.expressions as exp
 from .. import plan as p
 from ..errors import ExecutionError
 from .context import Compiler, Scal, Str, Timeline, Vec, handles, num, table, tmpl
+from .elementwise import go_max, go_min
 
 
 @handles(p.Literal)
@@ -29,7 +30,9 @@ def step_time(c: Compiler, node: p.StepTime, tl: Timeline) -> Scal:
 def vector_of(c: Compiler, node: p.VectorOf, tl: Timeline) -> Vec:
     s = c.compile(node.arg, tl)
     assert isinstance(s, Scal)
-    series = c.cte(tmpl("SELECT 0::BIGINT AS sk, MAP()::MAP(VARCHAR, VARCHAR) AS labels, FALSE AS drop_name"), "series")
+    series = c.cte(
+        tmpl("SELECT 0::BIGINT AS sk, MAP()::MAP(VARCHAR, VARCHAR) AS labels, FALSE AS drop_name"), "series"
+    )
     return Vec(c.cte(tmpl("SELECT 0::BIGINT AS sk, t, v FROM :p", p=table(s.points)), "vector"), series)
 
 
@@ -50,9 +53,14 @@ def scalar_function(c: Compiler, node: p.ScalarFunction, tl: Timeline) -> Scal:
     if node.func in ("min_of", "max_of"):
         a, b = (c.compile(x, tl) for x in node.args)
         assert isinstance(a, Scal) and isinstance(b, Scal)
-        fn = "least" if node.func == "min_of" else "greatest"
-        body = exp.select("a.t", exp.func(fn, exp.column("v", "a"), exp.column("v", "b")).as_("v")).from_(
-            exp.to_table(a.points).as_("a")
-        ).join(exp.to_table(b.points).as_("b"), on="a.t = b.t")
+        # funcMinOf / funcMaxOf: Go's math.Min / math.Max, NaN and infinities included.
+        fn = go_min if node.func == "min_of" else go_max
+        value = fn(exp.column("v", "a"), exp.column("v", "b"))
+        body = tmpl(
+            "SELECT a.t, :v AS v FROM :a AS a JOIN :b AS b ON a.t = b.t",
+            v=value,
+            a=table(a.points),
+            b=table(b.points),
+        )
         return Scal(c.cte(body, node.func))
     raise ExecutionError(f"function {node.func}() is not supported by the DuckDB backend yet")

@@ -56,6 +56,10 @@ def grid(c: Compiler, series: str, tl: Timeline, offset_ms: int, at_ms: int | No
 
 @handles(p.InstantSelect)
 def instant_select(c: Compiler, node: p.InstantSelect, tl: Timeline) -> Vec:
+    if node.smoothed:
+        from .smoothing import smoothed_select  # it builds on this module
+
+        return smoothed_select(c, node, tl)
     series = selected_series(c, node.matchers)
     lo, hi = eval_bounds(tl, node.offset_ms, node.at_ms)
     src = samples_for(c, series, lo - node.lookback_ms + 1, hi, keep_stale=True)

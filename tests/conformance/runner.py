@@ -36,8 +36,12 @@ _MINUTE = 60_000
 
 
 def extra_checks_enabled() -> bool:
-    """False when ``PROMQLTEST_CHECKS=main`` asks for the plain evals only."""
-    mode = os.environ.get(CHECKS_ENV, "full")
+    """True when ``PROMQLTEST_CHECKS=full`` asks for upstream's extra checks (section 8).
+
+    The default is ``main`` for now: with every check, a run issues about ten queries per eval
+    and takes too long for CI until per-query setup gets cheaper (see README).
+    """
+    mode = os.environ.get(CHECKS_ENV, "main")
     if mode not in ("full", "main"):
         raise ValueError(f"{CHECKS_ENV} must be 'full' or 'main', not {mode!r}")
     return mode == "full"

@@ -20,10 +20,10 @@ from promlake.promql2sql.result import QueryResult
 from promlake.promql2sql.series import STALE_NAN, is_stale
 
 from ._results import matrix, scalar, vector
-from .gaps import Gap, Gaps, load_gaps, updated_gaps
+from .gaps import Gap, Gaps, guess_category, load_gaps, updated_gaps
 from .pinning import at_modifier_unsafe, pin_at, pinned_variants, range_mode_allowed
 from .promqltest import CORPUS_DIR, Clear, Eval, FormatError, Load, corpus_files, parse_file, parse_text
-from .runner import Runner
+from .runner import Failure, Outcome, Runner
 from .samples import LoadData, expand_load
 from .seam import NotSupported, Unstored
 
@@ -415,3 +415,27 @@ def test_gap_lookup_and_update() -> None:
     new = [g.as_dict() for g in updated_gaps(gaps, outcomes)]
     assert [g.get("id") for g in new] == ["f.test:3", "f.test:7", "f.test:5"]
     assert {g["category"] for g in new} == {"notimpl", "parser"}
+
+
+@pytest.mark.parametrize(
+    ("expr", "failure", "category"),
+    [
+        ("x", Failure("storage", "selects x", category="start-timestamps"), "start-timestamps"),
+        ("histogram_count(x)", Failure("instant", "expected 1 for {}, but got 2"), "native-histograms"),
+        (
+            "histogram_quantile(0.5, x_bucket)",
+            Failure("instant", "expected 1 for {}, but got 2"),
+            "wrong-result",
+        ),
+        ("x", Failure("instant", "query failed: ParseError: 1:3: parse error: unexpected"), "parser"),
+        (
+            "x",
+            Failure("range", "query failed: ExecutionError: function 'info' is not supported yet"),
+            "notimpl",
+        ),
+        ("x", Failure("instant", "engine raised KeyError: 'v'", category="crash"), "bug"),
+    ],
+)
+def test_guess_category(expr: str, failure: Failure, category: str) -> None:
+    ev = parse_text(f"eval instant at 0 {expr}\n").evals[0]
+    assert guess_category(Outcome(ev, failure, 1)) == category
