@@ -155,7 +155,7 @@ class Binary:
     matching: VectorMatching | None = None
 
     @property
-    def type(self) -> ValueType:  # type: ignore[override]
+    def type(self) -> ValueType:
         if self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR:
             return ValueType.SCALAR
         return ValueType.VECTOR
@@ -228,7 +228,7 @@ def explain(node: Node, indent: int = 0) -> str:
     pad = "  " * indent
     attrs = []
     kids: list[Node] = []
-    for f in fields(node):  # type: ignore[arg-type]
+    for f in fields(node):
         value = getattr(node, f.name)
         if isinstance(value, tuple) and value and all(_is_node(v) for v in value):
             kids.extend(value)

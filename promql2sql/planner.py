@@ -80,7 +80,7 @@ class _Planner:
     # --- nodes ----------------------------------------------------------------------------
     def node(self, e: ast.Expr) -> p.Node:
         method = getattr(self, f"plan_{type(e).__name__}")
-        return method(e)  # type: ignore[no-any-return]
+        return method(e)
 
     def plan_ParenExpr(self, e: ast.ParenExpr) -> p.Node:
         return self.node(e.expr)

@@ -3,8 +3,7 @@
 Importing this package registers every operator's lowering (``context.HANDLERS``).
 """
 
-from . import aggregate, binary, elementwise, labels, range_functions, scalars, selectors  # noqa: F401
-from . import histograms, info  # noqa: F401
+from . import aggregate, binary, elementwise, histograms, info, labels, range_functions, scalars, selectors  # noqa: F401  # noqa: F401
 from .context import Compiler, Mat, Querier, Scal, Str, Timeline, Vec
 
 __all__ = ["Compiler", "Mat", "Querier", "Scal", "Str", "Timeline", "Vec"]

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from promlake.engine.matchers import (
     LabelMatcher,
     MatcherError,

@@ -11,6 +11,7 @@ import pytest
 import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from promlake.engine.series_id import canonical_label_bytes, series_id_of, series_ids, xxh64
 
 SEEDS = [0, 1, 2**32 + 7, 2**64 - 1]
