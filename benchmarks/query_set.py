@@ -95,7 +95,7 @@ def dashboard(quick: bool = False, series: int | None = None, hours: float | Non
 
 
 def longrange(quick: bool = False, series: int | None = None, days: float | None = None, seed: int = 1) -> QuerySet:
-    """~1,000 active series over 30 days at 60s (~43M samples, a ~6 GB OpenMetrics file).
+    """~1,000 active series over 30 days at 60s (42.6M samples, a 7.5 GB OpenMetrics file).
 
     Churn and restarts are daily events here, not hourly: at hourly churn a month would create
     70x the active series, which is not what long-lived dashboards look at. Prometheus never

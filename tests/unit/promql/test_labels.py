@@ -136,7 +136,11 @@ def test_natural_sort_key_matches_natsort():
     con.execute("CREATE TABLE words (w VARCHAR)")
     con.executemany("INSERT INTO words VALUES (?)", [[w] for w in words])
     got = [r[0] for r in con.execute(sql).fetchall()]
-    want = sorted(words, key=functools.cmp_to_key(lambda a, b: -1 if _natsort_less(a, b) else 1))
+
+    def cmp(a: str, b: str) -> int:
+        return -1 if _natsort_less(a, b) else 1
+
+    want = sorted(words, key=functools.cmp_to_key(cmp))
     assert got == want
 
 
