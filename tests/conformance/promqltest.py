@@ -277,9 +277,12 @@ class _Reader:
 
     def series(self, index: int, text: str) -> tuple[dict[str, str], list[SeriesValue]]:
         try:
-            return parse_series_desc(text)
+            labels, values = parse_series_desc(text)
         except ParseError as err:
             raise self.error(index, f"invalid series line: {err}") from None
+        # Upstream builds these label sets with labels.Builder, which drops empty values
+        # (type_and_unit.test writes `__unit__=""` and expects the label absent).
+        return {k: v for k, v in labels.items() if v != ""}, values
 
     # --- load (section 3) -------------------------------------------------------------
     def load(self, start: int) -> tuple[Load, int]:
