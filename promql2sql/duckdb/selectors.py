@@ -109,19 +109,9 @@ def subquery_timeline(lo: int, hi: int, range_ms: int, step_ms: int) -> Timeline
 
 
 @handles(p.RangeSelect)
-def range_select(c: Compiler, node: p.RangeSelect, tl: Timeline) -> Mat:
-    """A range vector as a query result (only valid for an instant query)."""
-    w = window_input(c, node, tl)
-    body = tmpl(
-        "SELECT g.sk, g.t, x.ts, x.v FROM :grid AS g JOIN :src AS x ON g.sk = x.sk "
-        "AND x.ts > g.te - :r AND x.ts <= g.te",
-        grid=table(w.grid), src=table(w.samples), r=num(w.range_ms),
-    )  # fmt: skip
-    return Mat(c.cte(body, "matrix"), w.series)
-
-
 @handles(p.Subquery)
-def subquery(c: Compiler, node: p.Subquery, tl: Timeline) -> Mat:
+def range_vector(c: Compiler, node: p.RangeSelect | p.Subquery, tl: Timeline) -> Mat:
+    """A range vector (selector or subquery) as a query result (only valid for an instant query)."""
     w = window_input(c, node, tl)
     body = tmpl(
         "SELECT g.sk, g.t, x.ts, x.v FROM :grid AS g JOIN :src AS x ON g.sk = x.sk "
