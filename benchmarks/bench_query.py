@@ -14,6 +14,7 @@ promlake / Prometheus (wall and CPU time), and whether both returned the same se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -149,8 +150,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         qs = query_set.get(name, args.quick, **overrides)
         if args.queries:
             qs = query_set.only(qs, args.queries)
-        with scratch(f"promlake-qbench-{name}-", keep=args.data_dir is not None) as tmp:
-            setdir = (args.data_dir / f"{name}-{spec_key(qs)}") if args.data_dir else tmp
+        kept = args.data_dir / f"{name}-{spec_key(qs)}" if args.data_dir else None
+        with contextlib.nullcontext(kept) if kept else scratch(f"promlake-qbench-{name}-") as setdir:
             built = build_data(qs, setdir, args.quick, overrides)
             res = run_set(qs, setdir, runs, args.budget, None if args.no_profile else out_path.with_suffix(""))
         res["summary"] = summarize(name, res["queries"])
