@@ -40,7 +40,7 @@ SORT_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label
 # that compute a new value).
 KEEPS_NAME = frozenset(
     {"last_over_time", "first_over_time", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc",
-     "label_replace", "label_join", "present_over_time"}
+     "label_replace", "label_join"}
 )  # fmt: skip
 
 OTHER = frozenset(

@@ -23,15 +23,15 @@ import sqlglot.expressions as exp
 
 from .. import plan as p
 from ..errors import ExecutionError
+from ..functions import KEEPS_NAME
 from ..gostr import format_float_g
 from .context import Compiler, Scal, Timeline, Vec, handles, num, parse_template, table, tmpl
 from .histograms import go_g_sql, go_quote_sql
 from .range_catalog import DERIVED, EXTENDED, PREV, QUANTILE_LIST, RANGE_FUNCTIONS, RangeFn
 from .selectors import WindowInput, window_input
 
-# engine.go: only these act like an offset and keep the metric name (an input that already
-# drops it, e.g. from a subquery, still does).
-_KEEPS_NAME = frozenset({"first_over_time", "last_over_time"})
+# engine.go: of the range functions only first/last_over_time keep the metric name (the
+# registry's KEEPS_NAME); an input that already drops it, e.g. from a subquery, still does.
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 _NOT_COUNTER = (
     "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {} ({})"
@@ -50,7 +50,7 @@ def range_function(c: Compiler, node: p.RangeFunction, tl: Timeline) -> Vec:
         q = _literal(node.params[0])
         consts["qc"] = num(1.0 - min(max(q, 0.0), 1.0) if not math.isnan(q) else 0.5)
     win, points = _lower(c, node, fn, w, consts, dynamic)
-    drop = exp.column("drop_name") if node.func in _KEEPS_NAME else exp.true()
+    drop = exp.column("drop_name") if node.func in KEEPS_NAME else exp.true()
     series = c.cte(exp.select("sk", "labels", drop.as_("drop_name")).from_(w.series), "series")
     if node.func in ("rate", "increase") and isinstance(node.matrix, p.RangeSelect):
         _not_counter_info(c, node, fn, w, consts, dynamic)
