@@ -8,7 +8,7 @@ the rule evaluator, the CLI and the conformance runner use (Prometheus's ``Query
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -26,6 +26,7 @@ from .duckdb import Compiler, Mat, Scal, Str, Timeline, Vec
 from .duckdb.context import tmpl
 from .duckdb.labels import natural_sort_key
 from .errors import ExecutionError
+from .limits import CancelToken, QueryLimits, attach_connection, check_samples, detach_connection, run_limited
 from .parser import parse_expr
 from .planner import PlanContext, plan_query
 from .result import POINTS_SCHEMA, SERIES_SCHEMA, QueryResult
@@ -58,14 +59,20 @@ class LakeQuerier:
 class Engine:
     lake: Lake
     lookback_delta_ms: int = 300_000
+    # --query.timeout/max-samples/max-concurrency; run_limited applies them (limits.py).
+    limits: QueryLimits = field(default_factory=QueryLimits)
 
-    def instant(self, query: str, time_ms: int) -> QueryResult:
-        return self._run(query, Timeline(time_ms, time_ms, 1), instant=True)
+    def instant(self, query: str, time_ms: int, token: CancelToken | None = None) -> QueryResult:
+        tl = Timeline(time_ms, time_ms, 1)
+        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=True))
 
-    def range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+    def range(
+        self, query: str, start_ms: int, end_ms: int, step_ms: int, token: CancelToken | None = None
+    ) -> QueryResult:
         if step_ms <= 0:
             raise ExecutionError("zero or negative query resolution step widths are not accepted")
-        return self._run(query, Timeline(start_ms, end_ms, step_ms), instant=False)
+        tl = Timeline(start_ms, end_ms, step_ms)
+        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=False))
 
     def translate(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> str:
         """SQL that plain DuckDB runs over the lake's files (flushed data only) for this query."""
@@ -102,8 +109,10 @@ class Engine:
             return QueryResult(ValueType.STRING, string=rel.value, points=_points([0], [tl.start], [0.0]))
         con = connect(snap, sandbox=False)
         try:
+            attach_connection(con)  # limits: timeout/cancel interrupt this connection
             for name, data in compiler.tables.items():
                 con.register(name, data)
+            check_samples(con, compiler, snap)  # limits: --query.max-samples
             for check, message in compiler.assertions:
                 row = con.execute(compiler.query(check).sql("duckdb")).fetchone()
                 if row is not None:
@@ -114,6 +123,7 @@ class Engine:
         except duckdb.Error as exc:
             raise ExecutionError(f"query failed in DuckDB: {exc}") from exc
         finally:
+            detach_connection(con)  # limits: before the connection is closed or reused
             con.close()
         if isinstance(rel, Scal):
             t = data.column("t").to_numpy()
