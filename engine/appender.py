@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from promlake.engine import start_ts
 from promlake.engine.errors import InvalidSeriesError
 from promlake.engine.labels import SeriesBatch, long_to_maps
 
@@ -35,6 +36,7 @@ class _Samples:
     index: np.ndarray
     ts: np.ndarray
     values: np.ndarray
+    st: start_ts.StartTimes = None  # int64 ms, 0 = unknown; None when no sample has one
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,18 @@ class Appender:
         self._metadata: list[Metadata] = []
 
     def append(
-        self, series: SeriesBatch, series_index: np.ndarray, ts: np.ndarray, values: np.ndarray
+        self,
+        series: SeriesBatch,
+        series_index: np.ndarray,
+        ts: np.ndarray,
+        values: np.ndarray,
+        st: np.ndarray | None = None,
     ) -> None:
-        """Queue samples; ``series_index[i]`` is the row of ``series`` that sample i belongs to."""
+        """Queue samples; ``series_index[i]`` is the row of ``series`` that sample i belongs to.
+
+        ``st`` (optional) is each sample's start timestamp in ms (Prometheus's created/start
+        timestamp), ``0`` where unknown, as in Prometheus's appenders and remote write 2.0.
+        """
         idx = np.asarray(series_index, dtype=np.int64)
         ts_a = np.asarray(ts, dtype=np.int64)
         val = np.asarray(values, dtype=np.float64)
@@ -74,7 +85,7 @@ class Appender:
             raise InvalidSeriesError("sample columns have different lengths")
         if len(idx) and (idx.min() < 0 or idx.max() >= series.n_series):
             raise InvalidSeriesError("sample refers to a series outside its batch")
-        self._samples.append(_Samples(series, idx, ts_a, val))
+        self._samples.append(_Samples(series, idx, ts_a, val, start_ts.from_writer(st, len(ts_a))))
 
     def append_exemplars(
         self,

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from promlake.engine import start_ts
 from promlake.engine.labels import LABELS_TYPE
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,15 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 
 SAMPLES_SCHEMA = pa.schema(
-    [("series_id", pa.int64()), ("ts", pa.int64()), ("value", pa.float64()), ("stale", pa.bool_())]
+    [
+        ("series_id", pa.int64()),
+        ("ts", pa.int64()),
+        ("value", pa.float64()),
+        ("stale", pa.bool_()),
+        # The sample's start timestamp in ms, null when unknown (see start_ts.py). Blocks
+        # written before it existed lack the column; readers take that as all null.
+        (start_ts.COLUMN, start_ts.ARROW_TYPE),
+    ]
 )
 # The stale marker: a NaN with this exact bit pattern (Prometheus's value.StaleNaN).
 STALE_BITS = 0x7FF0000000000002
@@ -40,6 +49,8 @@ STALE_BITS = 0x7FF0000000000002
 def stale_mask(values: np.ndarray) -> np.ndarray:
     """Which values are stale markers (by bits: SQL engines cannot tell NaNs apart)."""
     return np.asarray(values, np.float64).view(np.uint64) == STALE_BITS
+
+
 SERIES_SCHEMA = pa.schema(
     [
         ("series_id", pa.int64()),
@@ -65,11 +76,18 @@ _NAME = re.compile(r"^(\d{12})_L(\d+)_(-?\d+)_(-?\d+)(_x)?\.parquet$")
 # series ids come in long runs (the file is sorted by id), so a dictionary with RLE indices
 # costs almost nothing per sample; timestamps move by a near-constant scrape interval, which
 # DELTA_BINARY_PACKED turns into a few bits; float64 values compress far better with zstd
-# once their bytes are split into streams (exponents together, mantissas together).
+# once their bytes are split into streams (exponents together, mantissas together). Start
+# timestamps are mostly null (a run of definition levels: nearly free); where present they are
+# constant per series (cumulative) or one interval behind ts (delta), both of which delta
+# encoding turns into a few bits.
 _SAMPLES_WRITE_OPTIONS: dict[str, object] = {
     "compression": "zstd",
     "use_dictionary": ["series_id"],
-    "column_encoding": {"ts": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT"},
+    "column_encoding": {
+        "ts": "DELTA_BINARY_PACKED",
+        "value": "BYTE_STREAM_SPLIT",
+        "st": "DELTA_BINARY_PACKED",
+    },
     "write_statistics": ["series_id", "ts"],
     "data_page_version": "2.0",
 }
@@ -174,6 +192,8 @@ def write_samples(table: pa.Table, path: Path, metadata: dict[str, str] | None =
     """Write samples sorted by (series_id, ts) with the size-tuned encodings."""
     if "stale" not in table.column_names:
         table = table.append_column("stale", pa.array(stale_mask(table.column("value").to_numpy())))
+    if start_ts.COLUMN not in table.column_names:
+        table = table.append_column(start_ts.COLUMN, start_ts.to_arrow(None, table.num_rows))
     table = table.select(SAMPLES_SCHEMA.names).cast(SAMPLES_SCHEMA)
     if metadata:
         table = table.replace_schema_metadata({**metadata, "promlake.format": FORMAT_VERSION})
@@ -197,13 +217,22 @@ def remove_block(root: Path, block: Block) -> None:
             block.path(root, kind).unlink()
 
 
-def is_readable(path: Path) -> bool:
+def read_schema(path: Path) -> pa.Schema | None:
+    """A block file's schema from its footer, or None (logged) when the footer is unreadable."""
     try:
-        pq.read_metadata(path)
+        return pq.read_schema(path)
     except (OSError, pa.ArrowException) as exc:
         log.error("unreadable block file %s: %s", path, exc)
-        return False
-    return True
+        return None
+
+
+def is_readable(path: Path) -> bool:
+    return read_schema(path) is not None
+
+
+def has_start_timestamps(schema: pa.Schema) -> bool:
+    """Whether a samples file has the ``st`` column (files written before it existed do not)."""
+    return start_ts.COLUMN in schema.names
 
 
 def quarantine(root: Path, block: Block) -> None:

@@ -1,8 +1,10 @@
 """The DuckDB catalog: views over a consistent snapshot of blocks and head.
 
-``samples`` (series_id, ts, value), ``series`` (series_id, metric, labels, min_ts, max_ts) and
-the friendlier ``metrics`` (metric, labels, timestamp, value, series_id, ts) are views over
-the Parquet files of a snapshot plus the head's Arrow tables, registered without copying.
+``samples`` (series_id, ts, value, stale, st), ``series`` (series_id, metric, labels, min_ts,
+max_ts) and the friendlier ``metrics`` (metric, labels, timestamp, value, series_id, ts, st)
+are views over the Parquet files of a snapshot plus the head's Arrow tables, registered without
+copying. ``st`` is the sample's start timestamp in ms, null when unknown (also for every sample
+of a block written before the column existed, and of a head generation without any).
 SQL is built with sqlglot expressions, never by pasting strings.
 
 When some block or head generation may repeat a (series, ts) that an older one holds, the
@@ -12,7 +14,7 @@ sees two samples for one series and timestamp.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -36,14 +38,22 @@ class Snapshot:
     head_series: pa.Table  # SERIES_SCHEMA rows for series only the head knows yet
     dedup: bool
     extra_views: dict[str, pa.Table] = field(default_factory=dict)
+    # Blocks whose samples files predate the st column (format 1 files written before it).
+    without_st: frozenset[Block] = frozenset()
 
     def overlapping(self, mint: int, maxt: int) -> Snapshot:
         """The same snapshot restricted to blocks that may hold samples in [mint, maxt]."""
         blocks = tuple(b for b in self.blocks if b.maxt >= mint and b.mint <= maxt)
-        return Snapshot(self.root, blocks, self.head_samples, self.head_series, self.dedup, self.extra_views)
+        return replace(self, blocks=blocks)
 
     def files(self, kind: str) -> list[str]:
         return [str(b.path(self.root, kind)) for b in self.blocks]
+
+    def samples_files(self) -> tuple[list[str], list[str]]:
+        """Samples files with the st column, and those without it."""
+        with_st = [str(b.path(self.root, "samples")) for b in self.blocks if b not in self.without_st]
+        without = [str(b.path(self.root, "samples")) for b in self.blocks if b in self.without_st]
+        return with_st, without
 
 
 _READ_ONLY_TYPES = {"SELECT", "EXPLAIN"}
@@ -57,15 +67,32 @@ def connect(snap: Snapshot, *, sandbox: bool = True) -> duckdb.DuckDBPyConnectio
     con.register("__head_series", snap.head_series)
     for name, table in snap.extra_views.items():
         con.register(name, table)
-    con.execute(exp.Create(this=exp.to_table("samples"), kind="VIEW", expression=samples_relation(snap)).sql("duckdb"))
-    con.execute(exp.Create(this=exp.to_table("series"), kind="VIEW", expression=_series_query(snap)).sql("duckdb"))
-    con.execute(exp.Create(this=exp.to_table("metrics"), kind="VIEW", expression=_metrics_query()).sql("duckdb"))
+    con.execute(
+        exp.Create(this=exp.to_table("samples"), kind="VIEW", expression=samples_relation(snap)).sql("duckdb")
+    )
+    con.execute(
+        exp.Create(this=exp.to_table("series"), kind="VIEW", expression=_series_query(snap)).sql("duckdb")
+    )
+    con.execute(
+        exp.Create(this=exp.to_table("metrics"), kind="VIEW", expression=_metrics_query()).sql("duckdb")
+    )
     if sandbox:
         # Confine file access to the lake: user SQL may read the lake, nothing else. Writes
         # are refused by statement type in run_read_only (allowed_directories alone would
         # still let COPY write inside the lake).
         root = str(snap.root.resolve()) + "/"
-        con.execute(exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.var("allowed_directories"), expression=exp.Array(expressions=[exp.Literal.string(root)])))]).sql("duckdb"))
+        con.execute(
+            exp.Set(
+                expressions=[
+                    exp.SetItem(
+                        this=exp.EQ(
+                            this=exp.var("allowed_directories"),
+                            expression=exp.Array(expressions=[exp.Literal.string(root)]),
+                        )
+                    )
+                ]
+            ).sql("duckdb")
+        )
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     return con
@@ -95,9 +122,7 @@ def _read_parquet(files: list[str]) -> exp.Func:
 
 def _empty(schema: pa.Schema) -> exp.Select:
     """A typed, empty relation with the given columns (for a lake with no files yet)."""
-    cols = [
-        exp.cast(exp.null(), _duck_type(f.type)).as_(f.name) for f in schema
-    ]
+    cols = [exp.cast(exp.null(), _duck_type(f.type)).as_(f.name) for f in schema]
     return exp.select(*cols).where(exp.false())
 
 
@@ -114,21 +139,56 @@ def _seq_of_filename() -> exp.Expression:
 
 
 def samples_relation(snap: Snapshot) -> exp.Select:
-    cols = ["series_id", "ts", "value", "stale"]
-    parts: list[exp.Select] = []
-    files = snap.files("samples")
-    if files:
-        parts.append(exp.select(*cols, _seq_of_filename().as_("seq")).from_(_read_parquet(files)))
-    for i, (seq, _t) in enumerate(snap.head_samples):
-        parts.append(exp.select(*cols, exp.Literal.number(seq).as_("seq")).from_(f"__head_samples_{i}"))
+    """Every sample of the snapshot: series_id, ts, value, stale, st (null = no start timestamp)."""
+    cols = SAMPLES_SCHEMA.names
+    parts = samples_file_parts(*snap.samples_files())
+    for i, (seq, table) in enumerate(snap.head_samples):
+        # A head table leaves st out while none of its samples has one.
+        has_st = "st" in table.column_names
+        parts.append(
+            exp.select(*samples_columns(has_st), exp.Literal.number(seq).as_("seq")).from_(
+                f"__head_samples_{i}"
+            )
+        )
     if not parts:
         return _empty(SAMPLES_SCHEMA)
-    union: exp.Query = parts[0]
-    for p in parts[1:]:
-        union = exp.union(union, p, distinct=False)
+    union = union_all(parts)
     if not snap.dedup:
         return exp.select(*cols).from_(union.subquery("u"))
     return newest_write_only(union, cols)
+
+
+def samples_file_parts(with_st: list[str], without_st: list[str]) -> list[exp.Select]:
+    """Samples files as queries of SAMPLES_SCHEMA columns plus ``seq`` (the block's sequence).
+
+    Files written before the st column existed are read apart, with a null st, rather than
+    all files with union_by_name: that option reads every file's footer at bind time, which
+    made queries measurably slower even when they never touch st (and fails when no file has
+    the column).
+    """
+    parts = []
+    for files, has_st in ((with_st, True), (without_st, False)):
+        if files:
+            seq = _seq_of_filename().as_("seq")
+            parts.append(exp.select(*samples_columns(has_st), seq).from_(_read_parquet(files)))
+    return parts
+
+
+def samples_columns(has_st: bool) -> list[exp.Expr]:
+    """The SAMPLES_SCHEMA columns of a source, with a typed null for ``st`` if it has none."""
+    return [
+        exp.column(f.name)
+        if has_st or f.name != "st"
+        else exp.cast(exp.null(), _duck_type(f.type)).as_(f.name)
+        for f in SAMPLES_SCHEMA
+    ]
+
+
+def union_all(parts: list[exp.Select]) -> exp.Query:
+    union: exp.Query = parts[0]
+    for p in parts[1:]:
+        union = exp.union(union, p, distinct=False)
+    return union
 
 
 def newest_write_only(source: exp.Query, cols: list[str]) -> exp.Select:
@@ -180,6 +240,7 @@ def _metrics_query() -> exp.Expression:
             exp.column("value", "s"),
             exp.column("series_id", "s"),
             exp.column("ts", "s"),
+            exp.column("st", "s"),
         )
         .from_(exp.to_table("samples").as_("s"))
         .join(exp.to_table("series").as_("r"), using=["series_id"])

@@ -30,7 +30,7 @@ import sqlglot.expressions as exp
 
 from promlake.engine import blocks as blk
 from promlake.engine.blocks import Block
-from promlake.engine.catalog import newest_write_only
+from promlake.engine.catalog import newest_write_only, samples_file_parts, union_all
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,19 @@ def _existing(root: Path, inputs: list[Block], kind: str) -> list[str]:
 
 def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
     files = _existing(root, inputs, "samples")
-    total = sum(pq.read_metadata(f).num_rows for f in files)
+    footers = {f: pq.read_metadata(f) for f in files}
+    total = sum(m.num_rows for m in footers.values())
+    # Inputs written before start timestamps existed have no st column: they are read with a
+    # null st, and the merged block has the column (merging is where old blocks gain it).
+    without_st = [f for f, m in footers.items() if not blk.has_start_timestamps(m.schema.to_arrow_schema())]
+    with_st = [f for f in files if f not in without_st]
     dedup = any(b.overlaps for b in inputs)
     sids = _series_ids(con, root, inputs)
     bounds = _split(sids, math.ceil(total / CHUNK_ROWS) if total else 1)
-    meta = {SOURCES_KEY: json.dumps([b.name for b in inputs]).encode(), b"promlake.format": blk.FORMAT_VERSION.encode()}
+    meta = {
+        SOURCES_KEY: json.dumps([b.name for b in inputs]).encode(),
+        b"promlake.format": blk.FORMAT_VERSION.encode(),
+    }
     schema = blk.SAMPLES_SCHEMA.with_metadata(meta)
     path = out.path(root, "samples")
     tmp = path.with_name(path.name + ".tmp")
@@ -112,27 +120,25 @@ def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bloc
     opts = blk.samples_write_options(out.level)
     with pq.ParquetWriter(tmp, schema, **opts) as writer:
         for lo, hi in bounds:
-            q = _chunk_query(files, lo, hi, dedup)
+            q = _chunk_query(with_st, without_st, lo, hi, dedup)
             for batch in con.sql(q.sql("duckdb")).to_arrow_reader(blk.SAMPLES_ROW_GROUP):
-                writer.write_batch(_restore_stale_bits(batch).cast(schema), row_group_size=blk.SAMPLES_ROW_GROUP)
+                writer.write_batch(
+                    _restore_stale_bits(batch).cast(schema), row_group_size=blk.SAMPLES_ROW_GROUP
+                )
     blk.publish(tmp, path)
 
 
-def _chunk_query(files: list[str], lo: int, hi: int, dedup: bool) -> exp.Select:
-    src = exp.func(
-        "read_parquet",
-        exp.Array(expressions=[exp.Literal.string(f) for f in files]),
-        exp.Kwarg(this=exp.var("filename"), expression=exp.true()),
+def _chunk_query(with_st: list[str], without_st: list[str], lo: int, hi: int, dedup: bool) -> exp.Select:
+    """The merged rows of one series-id range, sorted; rows carry a ``seq`` for deduplication."""
+    source = union_all(samples_file_parts(with_st, without_st)).subquery("f")
+    # Whole rows travel together: when a write supersedes another, its st replaces the old one.
+    cols = blk.SAMPLES_SCHEMA.names
+    in_range = exp.Between(
+        this=exp.column("series_id"), low=exp.Literal.number(lo), high=exp.Literal.number(hi)
     )
-    cols = ["series_id", "ts", "value", "stale"]
-    in_range = exp.Between(this=exp.column("series_id"), low=exp.Literal.number(lo), high=exp.Literal.number(hi))
     if not dedup:
-        return exp.select(*cols).from_(src).where(in_range).order_by("series_id", "ts")
-    seq = exp.cast(
-        exp.func("substr", exp.func("parse_filename", exp.column("filename")), exp.Literal.number(1), exp.Literal.number(12)),
-        "BIGINT",
-    )
-    rows = exp.select(*cols, seq.as_("seq")).from_(src).where(in_range)
+        return exp.select(*cols).from_(source).where(in_range).order_by("series_id", "ts")
+    rows = exp.select(*cols, "seq").from_(source).where(in_range)
     return newest_write_only(rows, cols).order_by("series_id", "ts")
 
 
@@ -143,18 +149,18 @@ def _restore_stale_bits(batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
     values = batch.column("value").to_numpy().copy()
     values.view(np.uint64)[stale] = blk.STALE_BITS
-    return pa.RecordBatch.from_arrays(
-        [batch.column("series_id"), batch.column("ts"), pa.array(values), batch.column("stale")],
-        names=["series_id", "ts", "value", "stale"],
-    )
+    i = batch.schema.get_field_index("value")
+    return batch.set_column(i, batch.schema.field(i), pa.array(values))
 
 
 def _series_ids(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block]) -> np.ndarray:
     files = _existing(root, inputs, "series")
     if not files:
         return np.empty(0, np.int64)
-    t = pq.read_table(files, columns=["series_id"]) if len(files) == 1 else pa.concat_tables(
-        [pq.read_table(f, columns=["series_id"]) for f in files]
+    t = (
+        pq.read_table(files, columns=["series_id"])
+        if len(files) == 1
+        else pa.concat_tables([pq.read_table(f, columns=["series_id"]) for f in files])
     )
     return np.unique(t.column("series_id").to_numpy())
 

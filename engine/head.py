@@ -8,6 +8,10 @@ Duplicate detection follows Prometheus's head: a sample for a (series, timestamp
 already holds is dropped silently if its value is bit-identical, and refused (the whole
 commit) if it differs. Samples that overlap data already flushed to Parquet are accepted and
 resolved at compaction and query time: the newest write wins.
+
+Start timestamps (``st``) ride along with their samples but take no part in duplicate
+detection, as in Prometheus: a re-sent sample with the same value is dropped whatever its
+``st``, so the head keeps the first one written.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from promlake.engine import start_ts
 from promlake.engine.blocks import EXEMPLARS_SCHEMA, SAMPLES_SCHEMA, stale_mask
 from promlake.engine.errors import DuplicateSampleError
 
 NO_TS = np.iinfo(np.int64).min
+_SAMPLES_WITHOUT_ST = pa.schema([f for f in SAMPLES_SCHEMA if f.name != start_ts.COLUMN])
 # Above this many chunks, they are merged into one so the per-chunk overhead stays bounded.
 _MAX_CHUNKS = 64
 
@@ -32,6 +38,17 @@ class SampleChunk:
     ref: np.ndarray  # int32: index into the generation's series
     ts: np.ndarray  # int64 ms
     value: np.ndarray  # float64
+    st: start_ts.StartTimes = None  # int64 ms, 0 = unknown; None: no sample here has one
+
+
+@dataclass(frozen=True)
+class PreparedSamples:
+    """A batch that ``prepare`` accepted: sorted by (series id, ts), duplicates removed."""
+
+    sids: np.ndarray
+    ts: np.ndarray
+    values: np.ndarray
+    st: start_ts.StartTimes = None
 
 
 class HeadGeneration:
@@ -79,15 +96,19 @@ class HeadGeneration:
         return self._sorted_ref[pos]
 
     # --- appending ---------------------------------------------------------------------
-    def prepare(self, sids: np.ndarray, ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Validate a batch against the head; return the (sid, ts, value) to append.
+    def prepare(
+        self, sids: np.ndarray, ts: np.ndarray, values: np.ndarray, st: start_ts.StartTimes = None
+    ) -> PreparedSamples:
+        """Validate a batch against the head; return the samples to append.
 
         Sorts by (series, ts), drops bit-identical duplicates and raises DuplicateSampleError
         on a conflicting value, without changing anything.
         """
         bits = values.view(np.uint64)
+        # lexsort is stable: of duplicates within the batch, the first written stays first.
         order = np.lexsort((ts, sids))
         sids, ts, values, bits = sids[order], ts[order], values[order], bits[order]
+        st = start_ts.take(st, order)
         keep = np.ones(len(sids), bool)
         if len(sids) > 1:
             same = (sids[1:] == sids[:-1]) & (ts[1:] == ts[:-1])
@@ -97,10 +118,11 @@ class HeadGeneration:
                     raise DuplicateSampleError(int(same.sum()), int(sids[i]), int(ts[i]))
                 keep[1:][same] = False
         sids, ts, values, bits = sids[keep], ts[keep], values[keep], bits[keep]
+        st = start_ts.take(st, keep)
         drop = self._conflicts(sids, ts, bits)
         if drop is not None:
-            sids, ts, values = sids[~drop], ts[~drop], values[~drop]
-        return sids, ts, values
+            sids, ts, values, st = sids[~drop], ts[~drop], values[~drop], start_ts.take(st, ~drop)
+        return PreparedSamples(sids, ts, values, st)
 
     def _conflicts(self, sids: np.ndarray, ts: np.ndarray, bits: np.ndarray) -> np.ndarray | None:
         """Mask of samples already in the head (identical); raise on a different value."""
@@ -135,9 +157,7 @@ class HeadGeneration:
     def _lookup(self, ref: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each (ref, ts): is it in the head, and with which value bits (a hash join)."""
         chunk = self._merged()
-        held = pl.DataFrame(
-            {"ref": chunk.ref, "ts": chunk.ts, "bits": chunk.value.view(np.uint64)}
-        )
+        held = pl.DataFrame({"ref": chunk.ref, "ts": chunk.ts, "bits": chunk.value.view(np.uint64)})
         asked = pl.DataFrame({"ref": ref, "ts": ts, "i": np.arange(len(ref))})
         hits = asked.join(held, on=["ref", "ts"], how="inner")
         found = np.zeros(len(ref), bool)
@@ -147,8 +167,9 @@ class HeadGeneration:
         out_bits[idx] = hits["bits"].to_numpy()
         return found, out_bits
 
-    def append(self, sids: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
+    def append(self, samples: PreparedSamples) -> None:
         """Append samples already validated by ``prepare`` (sorted by series, then ts)."""
+        sids, ts, values = samples.sids, samples.ts, samples.values
         if not len(sids):
             return
         ref = self.refs(sids)
@@ -158,7 +179,7 @@ class HeadGeneration:
         newer = t >= self.last_ts[r]
         self.last_ts[r[newer]] = t[newer]
         self.last_bits[r[newer]] = b[newer]
-        self.chunks.append(SampleChunk(ref, ts, values))
+        self.chunks.append(SampleChunk(ref, ts, values, samples.st))
         self.n_samples += len(ts)
         self.mint = min(self.mint, int(ts.min()))
         self.maxt = max(self.maxt, int(ts.max()))
@@ -179,17 +200,31 @@ class HeadGeneration:
             np.concatenate([c.ref for c in self.chunks]),
             np.concatenate([c.ts for c in self.chunks]),
             np.concatenate([c.value for c in self.chunks]),
+            start_ts.concat([c.st for c in self.chunks], [len(c.ts) for c in self.chunks]),
         )
 
     def table(self) -> pa.Table:
-        """All samples as (series_id, ts, value); cached until the next append."""
+        """All samples as SAMPLES_SCHEMA rows; cached until the next append.
+
+        The ``st`` column is left out while no sample of the generation has a start timestamp:
+        an all-null int64 column would still cost 8 bytes a sample here, and readers (the
+        catalog, the flush) supply the nulls themselves.
+        """
         t = self._table
         if t is None:
             c = self._merged()
-            t = pa.table(
-                {"series_id": self.sids[c.ref], "ts": c.ts, "value": c.value, "stale": stale_mask(c.value)},
-                schema=SAMPLES_SCHEMA,
-            )
+            columns = {
+                "series_id": self.sids[c.ref],
+                "ts": c.ts,
+                "value": c.value,
+                "stale": stale_mask(c.value),
+            }
+            if c.st is None:
+                t = pa.table(columns, schema=_SAMPLES_WITHOUT_ST)
+            else:
+                t = pa.table(
+                    {**columns, start_ts.COLUMN: start_ts.to_arrow(c.st, len(c.ts))}, schema=SAMPLES_SCHEMA
+                )
             self._table = t
         return t
 
@@ -199,5 +234,5 @@ class HeadGeneration:
     def memory_bytes(self) -> int:
         arrays = (self.sids, self._sorted, self._sorted_ref, self.last_ts, self.last_bits)
         return sum(a.nbytes for a in arrays) + sum(
-            c.ref.nbytes + c.ts.nbytes + c.value.nbytes for c in self.chunks
+            c.ref.nbytes + c.ts.nbytes + c.value.nbytes + start_ts.nbytes(c.st) for c in self.chunks
         )

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from promlake.engine import blocks as blk
-from promlake.engine import compaction, wal
+from promlake.engine import compaction, start_ts, wal
 from promlake.engine.appender import Appender, CommitResult, Metadata, _Exemplars, _Samples, exemplar_table
 from promlake.engine.blocks import Block
 from promlake.engine.catalog import Snapshot, connect, run_read_only
 from promlake.engine.errors import LakeLockedError, OutOfBoundsError, StorageError
-from promlake.engine.head import HeadGeneration
+from promlake.engine.head import HeadGeneration, PreparedSamples
 from promlake.engine.index import SeriesIndex
 from promlake.engine.labels import LABEL_TABLE_SCHEMA, METRIC_NAME, SeriesBatch, labels_to_map
 from promlake.engine.memory import release_unused
@@ -77,6 +77,7 @@ class Lake:
         self._write_lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self.blocks: list[Block] = []
+        self._without_st: set[Block] = set()
         self.flushing: list[HeadGeneration] = []
         self.replay_report = wal.ReplayReport()
         self._wal: wal.WAL | None = None
@@ -105,10 +106,17 @@ class Lake:
             for b in rebuilt:
                 blk.remove_block(self.root, b)
             found = compaction.recover(self.root, found)
-            for b in [b for b in found if not blk.is_readable(b.path(self.root, "samples"))]:
+        schemas = {b: blk.read_schema(b.path(self.root, "samples")) for b in found}
+        if not self.readonly:
+            for b in [b for b, schema in schemas.items() if schema is None]:
                 blk.quarantine(self.root, b)
                 found.remove(b)
         self.blocks = found
+        # Blocks written before start timestamps existed; readers see null st for them. Every
+        # block written from now on has the column, and merging an old block gives it one.
+        self._without_st = {
+            b for b, schema in schemas.items() if schema is not None and not blk.has_start_timestamps(schema)
+        }
         sids, checks, labels, flushed = load_series(self.root, self.blocks)
         self.index.add(sids, checks, labels, flushed)
         self.flushing = [g.apply(self.index, self.metadata) for g in gens]
@@ -144,9 +152,13 @@ class Lake:
         if f.exists():
             version = json.loads(f.read_text()).get("format")
             if version != blk.FORMAT_VERSION:
-                raise StorageError(f"{self.root} has lake format {version!r}; this promlake reads {blk.FORMAT_VERSION!r}")
+                raise StorageError(
+                    f"{self.root} has lake format {version!r}; this promlake reads {blk.FORMAT_VERSION!r}"
+                )
         else:
-            f.write_text(json.dumps({"format": blk.FORMAT_VERSION, "created_ms": int(time.time() * 1000)}) + "\n")
+            f.write_text(
+                json.dumps({"format": blk.FORMAT_VERSION, "created_ms": int(time.time() * 1000)}) + "\n"
+            )
 
     def _new_generation(self) -> HeadGeneration:
         assert self._wal is not None
@@ -160,7 +172,9 @@ class Lake:
             raise StorageError("this lake was opened read-only")
         return Appender(self)
 
-    def _commit(self, samples: Sequence[_Samples], exemplars: Sequence[_Exemplars], metadata: Sequence[Metadata]) -> CommitResult:
+    def _commit(
+        self, samples: Sequence[_Samples], exemplars: Sequence[_Exemplars], metadata: Sequence[Metadata]
+    ) -> CommitResult:
         if self._closed:
             raise StorageError("lake is closed")
         batches = [*(s.series for s in samples), *(e.series for e in exemplars)]
@@ -171,12 +185,18 @@ class Lake:
             all_ids = np.concatenate(ids) if ids else np.empty(0, np.int64)
             all_checks = np.concatenate(checks) if checks else np.empty(0, np.int64)
             is_new = self.index.check(all_ids, all_checks)
-            s_ids = np.concatenate([ids[i][s.index] for i, s in enumerate(samples)]) if samples else np.empty(0, np.int64)
+            s_ids = (
+                np.concatenate([ids[i][s.index] for i, s in enumerate(samples)])
+                if samples
+                else np.empty(0, np.int64)
+            )
             s_ts = np.concatenate([s.ts for s in samples]) if samples else np.empty(0, np.int64)
             s_val = np.concatenate([s.values for s in samples]) if samples else np.empty(0)
+            s_st = start_ts.concat([s.st for s in samples], [len(s.ts) for s in samples])
             self._check_bounds(s_ts)
             head = self.head
-            p_ids, p_ts, p_val = head.prepare(s_ids, s_ts, s_val)
+            prepared = head.prepare(s_ids, s_ts, s_val, s_st)
+            p_ids, p_ts = prepared.sids, prepared.ts
             ex_tables = [exemplar_table(e, ids[len(samples) + i]) for i, e in enumerate(exemplars)]
             # Only series that end up holding something are recorded, so every series in the
             # WAL reaches a series file at the next flush.
@@ -188,7 +208,7 @@ class Lake:
             if len(new_ids):
                 records.append((wal.RECORD_SERIES, wal.encode_table(new_labels)))
             if len(p_ids):
-                records.append((wal.RECORD_SAMPLES, wal.encode_table(pa.table({"series_id": p_ids, "ts": p_ts, "value": p_val}))))
+                records.append((wal.RECORD_SAMPLES, wal.encode_table(_wal_samples(prepared))))
             ex_all = pa.concat_tables(ex_tables) if ex_tables else None
             if ex_all is not None and ex_all.num_rows:
                 records.append((wal.RECORD_EXEMPLARS, wal.encode_table(ex_all)))
@@ -201,14 +221,21 @@ class Lake:
             self.index.add(new_ids, all_checks[new_mask][first], new_labels)
             if len(p_ids) and self.index.overlaps_flushed(p_ids, p_ts):
                 head.overlaps = True
-            head.append(p_ids, p_ts, p_val)
-            if head.memory_bytes() >= max(self.head_flush_min_bytes, self.head_flush_bytes_per_series * len(head.sids)):
+            head.append(prepared)
+            if head.memory_bytes() >= max(
+                self.head_flush_min_bytes, self.head_flush_bytes_per_series * len(head.sids)
+            ):
                 self._flush_wanted.set()
             if ex_all is not None and ex_all.num_rows:
                 head.append_exemplars(ex_all)
             for m in metadata:
                 self.metadata[m.metric] = m
-            return CommitResult(len(p_ids), len(s_ids) - len(p_ids), len(new_ids), ex_all.num_rows if ex_all is not None else 0)
+            return CommitResult(
+                len(p_ids),
+                len(s_ids) - len(p_ids),
+                len(new_ids),
+                ex_all.num_rows if ex_all is not None else 0,
+            )
 
     def _check_bounds(self, ts: np.ndarray) -> None:
         if self.retention_ms is None or not len(ts):
@@ -257,7 +284,8 @@ class Lake:
             part = samples.filter(pl.col("day") == day).drop("day")
             ex = exemplars.filter(pl.col("day") == day).drop("day")
             ts_all = pl.concat([part["ts"], ex["ts"]])
-            block = Block(gen.seq, 0, int(ts_all.min()), int(ts_all.max()), blk.day_of(day * blk.DAY_MS), gen.overlaps)  # type: ignore[arg-type]
+            mint, maxt = int(ts_all.min()), int(ts_all.max())  # type: ignore[arg-type]
+            block = Block(gen.seq, 0, mint, maxt, blk.day_of(day * blk.DAY_MS), gen.overlaps)
             per_series = (
                 pl.concat([part.select("series_id", "ts"), ex.select("series_id", "ts")])
                 .group_by("series_id")
@@ -292,7 +320,9 @@ class Lake:
     def _write_metadata(self) -> None:
         if not self.metadata:
             return
-        blk.write_atomic(_metadata_table(list(self.metadata.values())), self.root / "metadata" / "metadata.parquet")
+        blk.write_atomic(
+            _metadata_table(list(self.metadata.values())), self.root / "metadata" / "metadata.parquet"
+        )
 
     # --- compaction and retention ----------------------------------------------------------
     def compact(self, now_ms: int | None = None) -> list[Block]:
@@ -312,8 +342,13 @@ class Lake:
     def apply_retention(self) -> list[Block]:
         """Delete whole days beyond --storage.retention.time / .size; returns what went."""
         with self._flush_lock:
-            sizes = {b: _size(b.path(self.root, "samples")) + _size(b.path(self.root, "series")) for b in self.blocks}
-            victims = compaction.retention_victims(self.blocks, sizes, self.max_time(), self.retention_ms, self.retention_bytes)
+            sizes = {
+                b: _size(b.path(self.root, "samples")) + _size(b.path(self.root, "series"))
+                for b in self.blocks
+            }
+            victims = compaction.retention_victims(
+                self.blocks, sizes, self.max_time(), self.retention_ms, self.retention_bytes
+            )
             if not victims:
                 return []
             with self._write_lock:
@@ -333,6 +368,7 @@ class Lake:
                 head_samples=tables,
                 head_series=self._head_series(gens),
                 dedup=any(b.overlaps for b in self.blocks) or any(g.overlaps for g in gens),
+                without_st=frozenset(self._without_st.intersection(self.blocks)),
             )
 
     def _head_series(self, gens: list[HeadGeneration]) -> pa.Table:
@@ -442,6 +478,15 @@ def _labels_for(batches: list[SeriesBatch], ids: list[np.ndarray], wanted: np.nd
     df = pl.from_arrow(t)
     assert isinstance(df, pl.DataFrame)
     return df.unique(["series_id", "name"], maintain_order=True).to_arrow().cast(LABEL_TABLE_SCHEMA)
+
+
+def _wal_samples(p: PreparedSamples) -> pa.Table:
+    """A samples record: the st column only when some sample has one (replay reads its
+    absence as all unknown), so commits without start timestamps cost no WAL bytes for it."""
+    columns = {"series_id": p.sids, "ts": p.ts, "value": p.values}
+    if p.st is None:
+        return pa.table(columns)
+    return pa.table({**columns, start_ts.COLUMN: start_ts.to_arrow(p.st, len(p.ts))})
 
 
 def _metadata_table(items: Sequence[Metadata]) -> pa.Table:

@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from promlake.engine import wal
+from promlake.engine import start_ts, wal
 from promlake.engine.appender import Metadata
 from promlake.engine.blocks import Block
 from promlake.engine.errors import StorageError
@@ -39,18 +39,20 @@ class ReplayedGeneration:
                 sids = table.column("series_id").to_numpy()
                 ts = table.column("ts").to_numpy()
                 val = table.column("value").to_numpy()
+                # Records written before start timestamps existed have no st column: all unknown.
+                st = start_ts.from_arrow(table)
                 known = index.positions(sids) >= 0
                 if not known.all():
                     log.error("WAL replay: %d samples of unknown series dropped", int((~known).sum()))
-                    sids, ts, val = sids[known], ts[known], val[known]
+                    sids, ts, val, st = sids[known], ts[known], val[known], start_ts.take(st, known)
                 try:
-                    p = gen.prepare(sids, ts, val)
+                    p = gen.prepare(sids, ts, val, st)
                 except StorageError as exc:  # cannot happen for a WAL we wrote; keep going
                     log.error("WAL replay: samples record skipped: %s", exc)
                     continue
-                if index.overlaps_flushed(p[0], p[1]):
+                if index.overlaps_flushed(p.sids, p.ts):
                     gen.overlaps = True
-                gen.append(*p)
+                gen.append(p)
             elif rtype == wal.RECORD_EXEMPLARS:
                 gen.append_exemplars(table)
             elif rtype == wal.RECORD_METADATA:
@@ -91,7 +93,12 @@ def load_series(root: Path, blocks: list[Block]) -> tuple[np.ndarray, np.ndarray
     """Every series of the given blocks: (ids, check hashes, long labels, newest flushed ts)."""
     files = [p for b in blocks if (p := b.path(root, "series")).exists()]
     if not files:
-        return np.empty(0, np.int64), np.empty(0, np.int64), LABEL_TABLE_SCHEMA.empty_table(), np.empty(0, np.int64)
+        return (
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            LABEL_TABLE_SCHEMA.empty_table(),
+            np.empty(0, np.int64),
+        )
     tables = [pq.read_table(f, columns=["series_id", "labels", "max_ts"]) for f in files]
     df = pl.from_arrow(pa.concat_tables(tables))
     assert isinstance(df, pl.DataFrame)

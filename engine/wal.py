@@ -10,6 +10,10 @@ returns, the bytes are in the kernel, so ``kill -9`` of the process cannot lose 
 ``fsync`` happens when a segment is closed (as Prometheus does), or on every commit with
 ``fsync="always"`` for those who fear power loss more than latency.
 
+A samples record has the columns series_id, ts, value and, only when some sample of the commit
+has a start timestamp, st (nullable int64). A record without st, such as every record written
+before the column existed, replays as all unknown.
+
 Replay tolerates a torn tail (a write cut short, e.g. by a full disk) and skips over a corrupt
 stretch by searching for the next record whose CRC checks, so one bad byte does not hide the
 acknowledged records after it. Corrupt segments are moved to ``wal/corrupt/`` rather than

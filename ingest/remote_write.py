@@ -66,13 +66,16 @@ def store(lake: Lake, body: bytes, content_type: str) -> WriteResult:
         raise WriteError(f"decoding remote write request: {exc}") from exc
     series = SeriesBatch.from_arrow(batch.label_series, batch.label_names, batch.label_values, batch.n_series)
     app = lake.appender()
-    app.append(series, batch.sample_series, batch.sample_ts, batch.sample_values)
+    # Start (created) timestamps come with 2.0 only; 0 means unknown there and here alike.
+    app.append(series, batch.sample_series, batch.sample_ts, batch.sample_values, st=batch.sample_start_ts)
     if len(batch.exemplar_series):
         ex_labels = SeriesBatch.from_arrow(
             batch.exemplar_label_exemplar, batch.exemplar_label_names, batch.exemplar_label_values,
             len(batch.exemplar_series),
         )  # fmt: skip
-        app.append_exemplars(series, batch.exemplar_series, batch.exemplar_ts, batch.exemplar_values, ex_labels)
+        app.append_exemplars(
+            series, batch.exemplar_series, batch.exemplar_ts, batch.exemplar_values, ex_labels
+        )
     # Metadata comes per metric family (a handful per request), so a loop here is fine.
     for row in batch.metadata.select(["metric_family_name", "type", "help", "unit"]).to_pylist():
         app.set_metadata(row["metric_family_name"], row["type"], row["help"], row["unit"])

@@ -33,7 +33,7 @@ GAPS_FILE = Path(__file__).with_name("gaps.yml")
 
 CATEGORIES = {
     "native-histograms": "needs native histograms (storage, literals or histogram functions)",
-    "start-timestamps": "needs start timestamps (@st) in storage",
+    "start-timestamps": "needs start timestamps (@st) in queries (they are stored; the query side is missing)",
     "parser": "our PromQL parser disagrees with upstream",
     "notimpl": "a feature the engine does not implement yet",
     "bug": "the engine raised an exception that is not a PromQL error",

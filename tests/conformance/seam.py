@@ -99,21 +99,20 @@ class _LakeStorage:
         # Float samples are stored even when the same load holds what the lake cannot keep yet:
         # blocks mix float and histogram series, and failing the whole storage would hide about
         # 380 float-only evals. The runner fails exactly the evals that select what is missing.
+        # (Start timestamps of histogram samples go with them.)
         unstored = [
             Unstored(data.series[k], "native-histograms", "native histogram samples cannot be stored yet")
             for k in sorted({h.series for h in data.histograms})
         ]
-        with_start = set(data.float_series[data.float_start_ts != 0].tolist()) | {
-            h.series for h in data.histograms if h.start_t
-        }
-        unstored += [
-            Unstored(data.series[k], "start-timestamps", "start timestamps (@st) cannot be stored yet")
-            for k in sorted(with_start)
-        ]
         if len(data.float_ts):
             app = self._lake.appender()
+            # float_start_ts is sample ts + @st offset, 0 where none: the Appender's own convention.
             app.append(
-                SeriesBatch.from_dicts(data.series), data.float_series, data.float_ts, data.float_values
+                SeriesBatch.from_dicts(data.series),
+                data.float_series,
+                data.float_ts,
+                data.float_values,
+                st=data.float_start_ts,
             )
             app.commit()
         # A new engine per load, so no engine-side cache can hide the new samples.

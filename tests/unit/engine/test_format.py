@@ -18,7 +18,10 @@ DAY = 86_400_000
 def _write_lake(path, *, overlap: bool) -> None:
     lake = promlake.open(path)
     batch = SeriesBatch.from_dicts(
-        [{"__name__": "up", "job": "node", "instance": "a"}, {"__name__": "up", "job": "api", "instance": "b"}]
+        [
+            {"__name__": "up", "job": "node", "instance": "a"},
+            {"__name__": "up", "job": "api", "instance": "b"},
+        ]
     )
     app = lake.appender()
     ts = np.array([DAY - 1000, DAY - 1000, DAY + 1000, DAY + 1000])
@@ -73,7 +76,9 @@ def test_overlapping_block_is_marked_and_newest_write_recipe_is_exact(tmp_path):
 
 def test_series_id_is_xxh64_of_the_documented_canonical_bytes(tmp_path):
     _write_lake(tmp_path, overlap=False)
-    rows = duckdb.sql(f"SELECT DISTINCT series_id, labels FROM read_parquet('{tmp_path}/series/*/*.parquet')").fetchall()
+    rows = duckdb.sql(
+        f"SELECT DISTINCT series_id, labels FROM read_parquet('{tmp_path}/series/*/*.parquet')"
+    ).fetchall()
     for sid, labels in rows:
         items = sorted(labels.items(), key=lambda kv: kv[0].encode())
         canon = b"\xff".join(k.encode() + b"\xff" + v.encode() for k, v in items)
@@ -86,8 +91,38 @@ def test_samples_files_carry_the_format_version_and_encodings(tmp_path):
     f = next((tmp_path / "samples").glob("day=*/*.parquet"))
     meta = duckdb.sql(f"SELECT key, value FROM parquet_kv_metadata('{f}')").fetchall()
     assert (b"promlake.format", b"1") in meta
-    enc = dict(
-        duckdb.sql(f"SELECT path_in_schema, encodings FROM parquet_metadata('{f}')").fetchall()
-    )
+    enc = dict(duckdb.sql(f"SELECT path_in_schema, encodings FROM parquet_metadata('{f}')").fetchall())
     assert "DELTA_BINARY_PACKED" in enc["ts"]
     assert "BYTE_STREAM_SPLIT" in enc["value"]
+
+
+def test_plain_duckdb_reads_start_timestamps_also_next_to_blocks_without_them(tmp_path):
+    _write_lake(tmp_path, overlap=False)  # blocks with an all-null st column
+    # A block as a writer from before the st column left it: no st at all.
+    old = next((tmp_path / "samples").glob("day=1970-01-01/*.parquet"))
+    duckdb.sql(f"COPY (SELECT * EXCLUDE (st) FROM read_parquet('{old}')) TO '{old}' (FORMAT parquet)")
+    lake = promlake.open(tmp_path)
+    batch = SeriesBatch.from_dicts([{"__name__": "c"}])
+    app = lake.appender()
+    app.append(batch, np.array([0]), np.array([DAY + 5000]), np.array([3.0]), st=np.array([DAY + 2000]))
+    app.commit()
+    lake.close()
+    rows = duckdb.sql(
+        f"""
+        SELECT ts, st FROM read_parquet('{tmp_path}/samples/*/*.parquet', union_by_name = true)
+        ORDER BY ts, series_id
+        """
+    ).fetchall()
+    assert rows == [
+        (DAY - 1000, None),
+        (DAY - 1000, None),
+        (DAY + 1000, None),
+        (DAY + 1000, None),
+        (DAY + 5000, DAY + 2000),
+    ]
+    enc = dict(
+        duckdb.sql(
+            f"SELECT path_in_schema, encodings FROM parquet_metadata('{old.parent.parent}/*/*.parquet')"
+        ).fetchall()
+    )
+    assert "DELTA_BINARY_PACKED" in enc["st"]

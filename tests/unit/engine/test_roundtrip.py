@@ -1,4 +1,7 @@
-"""What is appended is exactly what is read back: across head, WAL replay, flush and compaction."""
+"""What is appended is exactly what is read back: across head, WAL replay, flush and compaction.
+
+Each sample is its value bits plus its start timestamp (``st``, None when unknown).
+"""
 
 from __future__ import annotations
 
@@ -30,10 +33,13 @@ VALUES = st.one_of(
 )
 DAY = 86_400_000
 TS = st.integers(min_value=-2 * DAY, max_value=3 * DAY).map(lambda t: t - t % 1000)
+# 0 is the writers' "unknown"; other start timestamps may lie anywhere, even after ts.
+START = st.one_of(st.just(0), st.integers(min_value=-3 * DAY, max_value=4 * DAY))
 
-sample = st.tuples(st.integers(0, len(LABEL_SETS) - 1), TS, VALUES)
+sample = st.tuples(st.integers(0, len(LABEL_SETS) - 1), TS, VALUES, START)
 op = st.one_of(
-    st.tuples(st.just("commit"), st.lists(sample, min_size=1, max_size=30)),
+    # The flag: pass the st array (else the commit has no start timestamps at all).
+    st.tuples(st.just("commit"), st.tuples(st.lists(sample, min_size=1, max_size=30), st.booleans())),
     st.tuples(st.just("flush"), st.none()),
     st.tuples(st.just("compact"), st.none()),
     st.tuples(st.just("crash"), st.none()),
@@ -45,13 +51,17 @@ def bits(v: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", v))[0]
 
 
-def read_back(lake: promlake.Lake) -> dict[tuple[int, int], int]:
-    df = lake.sql("SELECT series_id, ts, value FROM samples")
+Stored = tuple[int, int | None]  # (value bits, st)
+
+
+def read_back(lake: promlake.Lake) -> dict[tuple[int, int], Stored]:
+    df = lake.sql("SELECT series_id, ts, value, st FROM samples")
     vals = df["value"].to_numpy().view(np.uint64)
     out = {}
-    for sid, ts, b in zip(df["series_id"].to_list(), df["ts"].to_list(), vals.tolist(), strict=True):
+    rows = zip(df["series_id"].to_list(), df["ts"].to_list(), vals.tolist(), df["st"].to_list(), strict=True)
+    for sid, ts, b, start in rows:
         assert (sid, ts) not in out, "a reader saw two samples for one series and timestamp"
-        out[(sid, ts)] = b
+        out[(sid, ts)] = (b, start)
     return out
 
 
@@ -60,28 +70,31 @@ def read_back(lake: promlake.Lake) -> dict[tuple[int, int], int]:
 def test_appended_equals_read_back(ops: list[tuple[str, object]]) -> None:
     batch = SeriesBatch.from_dicts(LABEL_SETS)
     ids = batch.series_ids()
-    model: dict[tuple[int, int], int] = {}
+    model: dict[tuple[int, int], Stored] = {}
     # Per generation (since the last flush), what the head holds: conflicts are refused there.
-    head: dict[tuple[int, int], int] = {}
+    head: dict[tuple[int, int], Stored] = {}
     with tempfile.TemporaryDirectory() as d:
         lake = promlake.open(d)
         for kind, arg in ops:
             if kind == "commit":
-                samples = arg
-                assert isinstance(samples, list)
+                assert isinstance(arg, tuple)
+                samples, with_st = arg
                 idx = np.array([s[0] for s in samples])
                 ts = np.array([s[1] for s in samples], np.int64)
                 vals = np.array([s[2] for s in samples], np.float64)
-                pending: dict[tuple[int, int], int] = {}
+                starts = np.array([s[3] for s in samples], np.int64) if with_st else None
+                pending: dict[tuple[int, int], Stored] = {}
                 conflict = False
-                for i, t, v in samples:
+                for i, t, v, start in samples:
                     key = (int(ids[i]), t)
                     prev = pending.get(key, head.get(key))
-                    if prev is not None and prev != bits(v):
+                    if prev is not None and prev[0] != bits(v):
                         conflict = True
-                    pending[key] = bits(v)
+                    # The head drops a re-sent identical value, st and all: the first one stays.
+                    if prev is None:
+                        pending[key] = (bits(v), start if with_st and start != 0 else None)
                 app = lake.appender()
-                app.append(batch, idx, ts, vals)
+                app.append(batch, idx, ts, vals, st=starts)
                 if conflict:
                     with pytest.raises(DuplicateSampleError):
                         app.commit()
