@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot.expressions as exp
 
 from .. import plan as p
@@ -28,6 +30,8 @@ from ..gostr import format_float_g
 from .context import Compiler, Scal, Timeline, Vec, handles, num, parse_template, table, tmpl
 from .histograms import go_g_sql, go_quote_sql
 from .range_catalog import DERIVED, EXTENDED, PREV, QUANTILE_LIST, RANGE_FUNCTIONS, RangeFn
+from .range_edges import edge_computable, edge_windows
+from .range_groups import groupable, grouped_windows
 from .selectors import WindowInput, window_input
 
 # engine.go: of the range functions only first/last_over_time keep the metric name (the
@@ -49,17 +53,17 @@ def range_function(c: Compiler, node: p.RangeFunction, tl: Timeline) -> Vec:
     if node.func == "quantile_over_time" and "p0" in consts:
         q = _literal(node.params[0])
         consts["qc"] = num(1.0 - min(max(q, 0.0), 1.0) if not math.isnan(q) else 0.5)
-    win, points = _lower(c, node, fn, w, consts, dynamic)
+    win, points = _lower(c, node, fn, w, tl, consts, dynamic)
     drop = exp.column("drop_name") if node.func in KEEPS_NAME else exp.true()
     series = c.cte(exp.select("sk", "labels", drop.as_("drop_name")).from_(w.series), "series")
     if node.func in ("rate", "increase") and isinstance(node.matrix, p.RangeSelect):
-        _not_counter_info(c, node, fn, w, consts, dynamic)
+        _not_counter_info(c, node, fn, w, tl, consts, dynamic)
     _annotate(c, node, consts, win, points)
     return Vec(points, series)
 
 
 def _lower(
-    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput,
+    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput, tl: Timeline,
     consts: dict[str, exp.Expression], dynamic: dict[str, str],
 ) -> tuple[str, str]:  # fmt: skip
     """The windows (CTE ``win``: one row per series and step) and the points of ``fn``."""
@@ -70,6 +74,33 @@ def _lower(
     # 1. per-sample columns: previous sample, and what the function derives from it
     enriched = with_columns(exp.select("sk", "ts", "v").from_(w.samples), PREV.items())
     enriched = with_columns(enriched.subquery(), ((d, DERIVED[d]) for d in fn.derived))
+    regular = node.matrix.at_ms is None and not dynamic
+    if groupable(node.func, fn, rng, tl, regular):
+        # 2-3. windows that overlap little: one GROUP BY (range_groups.py)
+        windowed = grouped_windows(c, fn, enriched, tl, tl.start - node.matrix.offset_ms, rng, params)
+    elif edge_computable(fn):
+        # 2-3. first/last sample of each window by ASOF joins (range_edges.py)
+        windowed = edge_windows(c, fn, enriched, grid, rng, list(dynamic))
+    else:
+        windowed = _marker_windows(c, fn, enriched, grid, rng, lb, dynamic, params)
+    win = c.cte(
+        exp.select("*", num(rng).as_("rng"), num(lb).as_("lb"))
+        .from_(windowed.subquery())
+        .where(exp.and_("t IS NOT NULL", exp.GTE(this=exp.column("n"), expression=num(fn.min_samples)))),
+        "win",
+    )
+    # 4. the function's value from the aggregates
+    staged = with_columns(table(win), ((name, _sub(s, params)) for name, s in fn.lets), parsed=True)
+    value = _sub(fn.final, params)
+    final = exp.select("sk", "t", exp.paren(value).as_("v")).from_(staged.subquery())
+    return win, c.cte(exp.select("*").from_(final.subquery()).where("v IS NOT NULL"), node.func)
+
+
+def _marker_windows(
+    c: Compiler, fn: RangeFn, enriched: exp.Select, grid: str, rng: int, lb: int,
+    dynamic: dict[str, str], params: dict[str, exp.Expression],
+) -> exp.Select:  # fmt: skip
+    """Window aggregates of ``fn`` for every sample and marker row (filtered by the caller)."""
     # 2. the evaluation times as marker rows (t set, v NULL) in the same stream
     markers = exp.select(
         "sk", exp.column("te").as_("ts"), exp.null().as_("v"),
@@ -85,28 +116,20 @@ def _lower(
     aggs = [_over(_frame(max(rng - 1, 0), None), s, params).as_(name) for name, s in fn.aggs.items()]
     aggs += [_over(_frame(None, lb), s, params).as_(name) for name, s in fn.after.items()]
     # Filter marker rows only after the windows are computed (WHERE would run before them).
-    windowed = exp.select("sk", "t", exp.column("ts").as_("te"), *dynamic, *aggs).from_(u)
-    win = c.cte(
-        exp.select("*", num(rng).as_("rng"), num(lb).as_("lb"))
-        .from_(windowed.subquery())
-        .where(exp.and_("t IS NOT NULL", exp.GTE(this=exp.column("n"), expression=num(fn.min_samples)))),
-        "win",
-    )
-    # 4. the function's value from the aggregates
-    staged = with_columns(table(win), ((name, _sub(s, params)) for name, s in fn.lets), parsed=True)
-    value = _sub(fn.final, params)
-    final = exp.select("sk", "t", exp.paren(value).as_("v")).from_(staged.subquery())
-    return win, c.cte(exp.select("*").from_(final.subquery()).where("v IS NOT NULL"), node.func)
+    return exp.select("sk", "t", exp.column("ts").as_("te"), *dynamic, *aggs).from_(u)
 
 
 def _not_counter_info(
-    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput,
+    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput, tl: Timeline,
     consts: dict[str, exp.Expression], dynamic: dict[str, str],
 ) -> None:  # fmt: skip
     """engine.go (rangeEval of a matrix selector): rate/increase of a named series with a
     result, whose name does not look like a counter's. Whether there is a result is worked
     out again for those series only (this query runs apart from the main one), which costs
     next to nothing when every name ends like a counter's."""
+    known = c.index_series.get(w.series)
+    if known is not None and not _any_non_counter_name(known):
+        return
     name = tmpl("labels['__name__']")
     bad = c.cte(
         tmpl(
@@ -128,13 +151,22 @@ def _not_counter_info(
     if not (isinstance(m, p.RangeSelect) and (m.anchored or m.smoothed)):
         # extrapolatedRate has a result for every window with two samples: count them only.
         fn = RangeFn({"n": "count(v)"}, "1.0", min_samples=2)
-    _, points = _lower(c, node, fn, narrowed, consts, dynamic)
+    _, points = _lower(c, node, fn, narrowed, tl, consts, dynamic)
     query = tmpl(
         "SELECT DISTINCT :q FROM :bad WHERE sk IN (SELECT sk FROM :points)",
         q=go_quote_sql(name), bad=table(bad), points=table(points),
     )  # fmt: skip
     pos = node.arg_pos[0] if node.arg_pos else ""
     c.infos.append((query, _NOT_COUNTER.replace("({})", f"({_escape(pos)})")))
+
+
+def _any_non_counter_name(series: pa.Table) -> bool:
+    """Whether some selected series has a name that does not end like a counter's."""
+    names = pc.fill_null(pc.list_flatten(pc.map_lookup(series.column("labels"), "__name__", "all")), "")
+    counter_like = pc.equal(names, "")
+    for suffix in _COUNTER_SUFFIXES:
+        counter_like = pc.or_(counter_like, pc.ends_with(names, suffix))
+    return not pc.all(counter_like).as_py() if len(names) else False
 
 
 def _pick(node: p.RangeFunction, consts: dict[str, exp.Expression]) -> RangeFn | None:
