@@ -45,6 +45,8 @@ DERIVED = {
 }
 
 _N = {"n": "count(v)"}
+_FINITE = "bool_and(isfinite(v))"
+_IF_FINITE = "CASE WHEN fin THEN {} ELSE 'nan'::DOUBLE END"
 _NONNAN_MIN = "min(v) FILTER (WHERE NOT isnan(v))"
 _NONNAN_MAX = "max(v) FILTER (WHERE NOT isnan(v))"
 # Marker rows have v NULL but a ts: aggregates over ts must skip them explicitly.
@@ -232,8 +234,10 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
         {**_N, "m": "arg_min(ts, row(v, -ts)) FILTER (WHERE NOT isnan(v))", "x": MAX_TS},
         "coalesce(m, x) / 1000.0",
     ),
-    "stddev_over_time": RangeFn({**_N, "x": "stddev_pop(v)"}, "x"),
-    "stdvar_over_time": RangeFn({**_N, "x": "var_pop(v)"}, "x"),
+    # funcStddevOverTime's running (Welford) update turns any NaN or Inf into NaN; DuckDB's
+    # stddev_pop of a lone NaN or Inf is 0.
+    "stddev_over_time": RangeFn({**_N, "x": "stddev_pop(v)", "fin": _FINITE}, _IF_FINITE.format("x")),
+    "stdvar_over_time": RangeFn({**_N, "x": "var_pop(v)", "fin": _FINITE}, _IF_FINITE.format("x")),
     "last_over_time": RangeFn({**_N, "x": "arg_max(v, ts)"}, "x"),
     "first_over_time": RangeFn({**_N, "x": "arg_min(v, ts)"}, "x"),
     "ts_of_last_over_time": RangeFn({**_N, "x": MAX_TS}, "x / 1000.0"),
