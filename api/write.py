@@ -29,7 +29,9 @@ def install_write_routes(app: FastAPI, state: ServerState) -> None:
         metrics = state.metrics
         if encoding.lower() != "snappy":
             metrics.rw_requests.labels("415").inc()
-            return PlainTextResponse(f"unsupported compression: {encoding}. Only snappy is supported", status_code=415)
+            return PlainTextResponse(
+                f"unsupported compression: {encoding}. Only snappy is supported", status_code=415
+            )
         try:
             raw = bytes(cramjam.snappy.decompress_raw(body))
         except Exception as exc:  # cramjam raises its own DecompressionError

@@ -24,17 +24,21 @@ ATOL = 1e-12
 
 
 def from_prometheus(body: bytes) -> Canon:
-    """The ``data`` of a ``/api/v1/query_range`` answer (a matrix; a scalar has one unlabelled series)."""
+    """The ``data`` of a ``/api/v1/query_range`` or ``/api/v1/query`` answer.
+
+    A matrix, or an instant query's vector (one point per series) or scalar (one unlabelled
+    series). Series keep the answer's order (dicts are ordered), for checks of ``sort``.
+    """
     doc = orjson.loads(body)
     if doc.get("status") != "success":
         raise ValueError(f"prometheus: {doc.get('errorType')}: {doc.get('error')}")
     data = doc["data"]
     out: Canon = {}
-    if data["resultType"] == "scalar":  # not what query_range returns, but cheap to accept
+    if data["resultType"] == "scalar":
         t, v = data["result"]
         return {(): (np.array([round(float(t) * 1000)], np.int64), np.array([float(v)]))}
     for s in data["result"]:
-        pts = s["values"]
+        pts = [s["value"]] if data["resultType"] == "vector" else s["values"]
         ts = np.fromiter((round(p[0] * 1000) for p in pts), np.int64, len(pts))
         vs = np.fromiter((float(p[1]) for p in pts), np.float64, len(pts))
         out[tuple(sorted(s["metric"].items()))] = (ts, vs)
@@ -104,9 +108,12 @@ def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compare(prom: Canon, lake: Canon, max_examples: int = 3) -> Match:
-    m = Match(series_prometheus=len(prom), series_promlake=len(lake),
-              points_prometheus=sum(len(t) for t, _ in prom.values()),
-              points_promlake=sum(len(t) for t, _ in lake.values()))
+    m = Match(
+        series_prometheus=len(prom),
+        series_promlake=len(lake),
+        points_prometheus=sum(len(t) for t, _ in prom.values()),
+        points_promlake=sum(len(t) for t, _ in lake.values()),
+    )
     only_p = [k for k in prom if k not in lake]
     only_l = [k for k in lake if k not in prom]
     m.only_prometheus, m.only_promlake = len(only_p), len(only_l)
@@ -119,8 +126,10 @@ def compare(prom: Canon, lake: Canon, max_examples: int = 3) -> Match:
             m.timestamp_mismatches += 1
             if len(m.examples) < max_examples:
                 extra_p, extra_l = np.setdiff1d(tp, tl), np.setdiff1d(tl, tp)
-                m.examples.append(f"{_fmt_key(key)}: {len(tp)} vs {len(tl)} points; only prom at "
-                                  f"{extra_p[:3].tolist()}, only lake at {extra_l[:3].tolist()}")
+                m.examples.append(
+                    f"{_fmt_key(key)}: {len(tp)} vs {len(tl)} points; only prom at "
+                    f"{extra_p[:3].tolist()}, only lake at {extra_l[:3].tolist()}"
+                )
             # Compare the common steps' values anyway, so one off-by-one window does not hide the rest.
             ts, ip, il = np.intersect1d(tp, tl, return_indices=True)
             vp, vl = vp[ip], vl[il]
@@ -131,7 +140,8 @@ def compare(prom: Canon, lake: Canon, max_examples: int = 3) -> Match:
             m.max_rel_diff = max(m.max_rel_diff, float(_rel(vp[bad], vl[bad]).max()))
             if len(m.examples) < max_examples:
                 i = int(bad[0])
-                m.examples.append(f"{_fmt_key(key)} at {int(ts[i])}: "
-                                  f"{float(vp[i])!r} (prom) vs {float(vl[i])!r} (lake)")
+                m.examples.append(
+                    f"{_fmt_key(key)} at {int(ts[i])}: {float(vp[i])!r} (prom) vs {float(vl[i])!r} (lake)"
+                )
     m.match = not (only_p or only_l or m.timestamp_mismatches or m.value_mismatches)
     return m

@@ -6,11 +6,15 @@ import argparse
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from promlake import __version__
 from promlake import config as cfg
 from promlake.promql2sql.durations import DurationError, parse_duration
+
+if TYPE_CHECKING:
+    from promlake.promql2sql.limits import QueryLimits
 
 _SIZE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
 _SIZE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50, "EB": 1 << 60}
@@ -31,8 +35,76 @@ def duration_ms(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+# dest -> flag name, so /api/v1/status/flags shows "web.listen-address", not "web.listen.address".
+_FLAG_NAMES: dict[str, str] = {}
+
+
 def _flag(p: argparse.ArgumentParser, name: str, **kw: object) -> None:
-    p.add_argument(f"--{name}", dest=name.replace(".", "_").replace("-", "_"), **kw)  # type: ignore[arg-type]
+    dest = name.replace(".", "_").replace("-", "_")
+    _FLAG_NAMES[dest] = name
+    p.add_argument(f"--{name}", dest=dest, **kw)  # type: ignore[arg-type]
+
+
+def _positive(parse: Callable[[str], int]) -> Callable[[str], int]:
+    def check(text: str) -> int:
+        value = parse(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        return value
+
+    return check
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _query_flags(p: argparse.ArgumentParser) -> None:
+    """Prometheus's --query.* flags (defaults are upstream's); see promql2sql/limits.py."""
+    _flag(
+        p,
+        "query.timeout",
+        type=_positive(duration_ms),
+        default=duration_ms("2m"),
+        help="maximum time a query may take before it is aborted",
+    )
+    _flag(
+        p,
+        "query.max-samples",
+        type=_non_negative_int,
+        default=50_000_000,
+        help="maximum number of samples a single query may load into memory",
+    )
+    _flag(
+        p,
+        "query.max-concurrency",
+        type=_positive(_non_negative_int),
+        default=20,
+        help="maximum number of queries executed concurrently",
+    )
+    _flag(
+        p,
+        "query.lookback-delta",
+        type=_positive(duration_ms),
+        default=duration_ms("5m"),
+        help="how far back to look for a sample when evaluating an instant vector",
+    )
+
+
+def query_limits(args: argparse.Namespace) -> QueryLimits:
+    from promlake.promql2sql.limits import QueryLimits
+
+    return QueryLimits(
+        timeout_s=args.query_timeout / 1000,
+        max_samples=args.query_max_samples,
+        max_concurrency=args.query_max_concurrency,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "web.enable-remote-write-receiver", action="store_true", help="accepted for compatibility; remote write is always on")
     _flag(serve, "no-self-metrics", action="store_true", help="do not record promlake's own metrics into the lake")
     _flag(serve, "log.level", choices=["debug", "info", "warn", "error"], default="info")
+    _query_flags(serve)
 
     sql = sub.add_parser("sql", help="run SQL over a lake (views: samples, series, metrics)")
     _flag(sql, "storage.path", default="data/")
@@ -72,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(qi, "storage.path", default="data/")
     _flag(qi, "time", default=None, help="Unix seconds or RFC 3339 (default: now)")
     _flag(qi, "format", choices=["promql", "json"], default="promql")
+    _query_flags(qi)
     qi.add_argument("expr")
     qr = qsub.add_parser("range", help="over a time range")
     _flag(qr, "storage.path", default="data/")
@@ -79,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(qr, "end", required=True)
     _flag(qr, "step", default="1m")
     _flag(qr, "format", choices=["promql", "json"], default="promql")
+    _query_flags(qr)
     qr.add_argument("expr")
 
     tr = sub.add_parser("translate", help="print the DuckDB SQL (or plan) a PromQL query compiles to")
@@ -137,7 +212,9 @@ def _serve(args: argparse.Namespace) -> int:
         compaction_interval_ms=args.storage_compaction_interval,
         wal_fsync=args.storage_wal_fsync,
         record_self=not args.no_self_metrics,
-        flags={k.replace("_", "."): str(v) for k, v in vars(args).items()},
+        query_limits=query_limits(args),
+        lookback_delta_ms=args.query_lookback_delta,
+        flags={_FLAG_NAMES[k]: str(v) for k, v in vars(args).items() if k in _FLAG_NAMES},
     )
     try:
         server = Server(opts)
@@ -208,6 +285,8 @@ def _query(args: argparse.Namespace) -> int:
 
     start, end, step = _times(args)
     lake = promlake.open(args.storage_path, readonly=True)
+    lake.engine.limits = query_limits(args)
+    lake.engine.lookback_delta_ms = args.query_lookback_delta
     try:
         res = lake.engine.instant(args.expr, start) if step == 0 else lake.engine.range(args.expr, start, end, step)
     except PromQLError as exc:

@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -20,6 +20,8 @@ import uvicorn
 from promlake import config as cfg
 from promlake.api.app import create_app
 from promlake.engine import Lake
+from promlake.promql2sql.engine import Engine
+from promlake.promql2sql.limits import QueryLimits
 from promlake.selfmon import Metrics, SelfRecorder
 
 log = logging.getLogger("promlake")
@@ -40,6 +42,9 @@ class ServeOptions:
     wal_fsync: str
     record_self: bool
     flags: dict[str, str]
+    # --query.timeout/max-samples/max-concurrency: one object, so one pool of query slots.
+    query_limits: QueryLimits = field(default_factory=QueryLimits)
+    lookback_delta_ms: int = 300_000  # --query.lookback-delta
 
 
 def load_config(path: str | None) -> cfg.Config:
@@ -71,8 +76,14 @@ class Server:
         self._stop = threading.Event()
         host, _, port = opts.listen_address.rpartition(":")
         self.host, self.port = host or "0.0.0.0", int(port)
+        self.query_limits = opts.query_limits
         self.app = create_app(self)
         self._uvicorn: uvicorn.Server | None = None
+
+    def query_engine(self, lookback_delta_ms: int | None = None) -> Engine:
+        """The PromQL engine under the --query.* flags (a request may override the lookback)."""
+        lookback = self.opts.lookback_delta_ms if lookback_delta_ms is None else lookback_delta_ms
+        return Engine(self.lake, lookback_delta_ms=lookback, limits=self.query_limits)
 
     # --- lifecycle ---------------------------------------------------------------------
     def reload(self) -> None:

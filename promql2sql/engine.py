@@ -29,6 +29,7 @@ from .duckdb.context import table, tmpl
 from .duckdb.labels import natural_sort_key
 from .duckdb.shared import SharedStatements
 from .errors import ExecutionError
+from .limits import CancelToken, QueryLimits, attach_connection, check_samples, detach_connection, run_limited
 from .parser import parse_expr
 from .planner import PlanContext, plan_query
 from .result import POINTS_SCHEMA, SERIES_SCHEMA, QueryResult
@@ -61,19 +62,25 @@ class LakeQuerier:
 class Engine:
     lake: Lake
     lookback_delta_ms: int = 300_000
+    # --query.timeout/max-samples/max-concurrency; run_limited applies them (limits.py).
+    limits: QueryLimits = field(default_factory=QueryLimits)
     # One in-memory DuckDB database for all queries; each query runs on its own cursor (a
     # connection of its own: registered head tables and temporary tables stay private to
-    # it). A new database per query cost 10-40 ms.
+    # it, and an interrupt stops only it). A new database per query cost 10-40 ms.
     _database: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     _database_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def instant(self, query: str, time_ms: int) -> QueryResult:
-        return self._run(query, Timeline(time_ms, time_ms, 1), instant=True)
+    def instant(self, query: str, time_ms: int, token: CancelToken | None = None) -> QueryResult:
+        tl = Timeline(time_ms, time_ms, 1)
+        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=True))
 
-    def range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+    def range(
+        self, query: str, start_ms: int, end_ms: int, step_ms: int, token: CancelToken | None = None
+    ) -> QueryResult:
         if step_ms <= 0:
             raise ExecutionError("zero or negative query resolution step widths are not accepted")
-        return self._run(query, Timeline(start_ms, end_ms, step_ms), instant=False)
+        tl = Timeline(start_ms, end_ms, step_ms)
+        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=False))
 
     def translate(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> str:
         """SQL that plain DuckDB runs over the lake's files (flushed data only) for this query."""
@@ -129,11 +136,14 @@ class Engine:
         outputs = _outputs(compiler, rel, compiler.ordering if instant else None)
         checks = [q for q, _ in compiler.assertions]
         notes = [q for q, _ in compiler.warnings + compiler.infos]
-        plan = SharedStatements(compiler.ctes, [*checks, *notes, *outputs])
         con = self._connection(snap)
         try:
+            attach_connection(con)  # limits: timeout/cancel interrupt this connection
             for name, data in compiler.tables.items():
                 con.register(name, data)
+            check_samples(con, compiler, snap)  # limits: --query.max-samples
+            # After check_samples, which reads the CTEs' shapes: planning attaches them.
+            plan = SharedStatements(compiler.ctes, [*checks, *notes, *outputs])
             sql = (plan.sql(con, i) for i in range(len(plan.statements)))
             for (_, message), text in zip(compiler.assertions, sql, strict=False):
                 row = con.execute(text).fetchone()
@@ -145,6 +155,7 @@ class Engine:
         except duckdb.Error as exc:
             raise ExecutionError(f"query failed in DuckDB: {exc}") from exc
         finally:
+            detach_connection(con)  # limits: before the connection is closed or reused
             con.close()
         if isinstance(rel, Scal):
             t = data[0].column("t").to_numpy()

@@ -18,6 +18,7 @@ __all__ = [
     "PositionRange",
     "PromQLError",
     "QueryTimeoutError",
+    "TooManySamplesError",
     "position_label",
 ]
 
@@ -59,10 +60,18 @@ class QueryTimeoutError(PromQLError):
 
 
 class CanceledError(PromQLError):
-    """The query was canceled by the client or a shutdown (``canceled``, HTTP 503)."""
+    """The query was canceled by the client or a shutdown (``canceled``).
+
+    HTTP 499 (nginx's "client closed request"), as Prometheus answers since 2.43; its docs
+    still say 503.
+    """
 
     error_type = "canceled"
-    http_status = 503
+    http_status = 499
+
+
+class TooManySamplesError(ExecutionError):
+    """The query would hold more than ``--query.max-samples`` samples (``execution``, HTTP 422)."""
 
 
 class InternalError(PromQLError):

@@ -1,0 +1,165 @@
+WITH series_0 AS (
+  SELECT
+    sk,
+    labels,
+    FALSE AS drop_name
+  FROM (
+    SELECT
+      series_id AS sk,
+      ANY_VALUE(labels) AS labels
+    FROM READ_PARQUET('<lake>/series/*/*.parquet')
+    GROUP BY
+      series_id
+    HAVING
+      COALESCE(ANY_VALUE(labels)['__name__'], '') = 'http_requests_total'
+  )
+), samples_1 AS (
+  SELECT
+    x.sk,
+    x.ts,
+    x.v,
+    x.stale
+  FROM (
+    SELECT
+      series_id AS sk,
+      ts,
+      value AS v,
+      stale
+    FROM READ_PARQUET('<lake>/samples/*/*.parquet', filename => TRUE)
+  ) AS x
+  WHERE
+    x.ts BETWEEN 1500001 AND 1800000 AND x.sk IN (
+      SELECT
+        sk
+      FROM series_0
+    )
+), steps_2 AS (
+  SELECT
+    range AS t
+  FROM RANGE(1800000, 1800001, 1)
+), grid_3 AS (
+  SELECT
+    s.sk,
+    st.t,
+    st.t - 0 AS te
+  FROM series_0 AS s
+  CROSS JOIN steps_2 AS st
+), instant_4 AS (
+  SELECT
+    g.sk,
+    g.t,
+    x.v,
+    x.ts
+  FROM grid_3 AS g
+  ASOF JOIN samples_1 AS x
+    ON g.sk = x.sk AND x.ts <= g.te
+  WHERE
+    x.ts > g.te - 300000 AND NOT x.stale
+), lit_5 AS (
+  SELECT
+    t,
+    CAST(2.0 AS DOUBLE) AS v
+  FROM steps_2
+), series_6 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_0
+), binop_7 AS (
+  SELECT
+    x.sk,
+    x.t,
+    x.v * s.v AS v
+  FROM instant_4 AS x
+  JOIN lit_5 AS s
+    ON x.t = s.t
+), lit_8 AS (
+  SELECT
+    t,
+    CAST(1.0 AS DOUBLE) AS v
+  FROM steps_2
+), series_9 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_6
+), binop_10 AS (
+  SELECT
+    x.sk,
+    x.t,
+    x.v + s.v AS v
+  FROM binop_7 AS x
+  JOIN lit_8 AS s
+    ON x.t = s.t
+), lit_11 AS (
+  SELECT
+    t,
+    CAST(60.0 AS DOUBLE) AS v
+  FROM steps_2
+), binop_12 AS (
+  SELECT
+    l.t,
+    POWER(l.v, r.v) AS v
+  FROM lit_11 AS l
+  JOIN lit_5 AS r
+    ON l.t = r.t
+), series_13 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_9
+), binop_14 AS (
+  SELECT
+    x.sk,
+    x.t,
+    x.v / s.v AS v
+  FROM binop_10 AS x
+  JOIN binop_12 AS s
+    ON x.t = s.t
+), lit_15 AS (
+  SELECT
+    t,
+    CAST(7.0 AS DOUBLE) AS v
+  FROM steps_2
+), series_16 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_13
+), binop_17 AS (
+  SELECT
+    x.sk,
+    x.t,
+    x.v % s.v AS v
+  FROM binop_14 AS x
+  JOIN lit_15 AS s
+    ON x.t = s.t
+)
+SELECT
+  *,
+  DENSE_RANK() OVER (ORDER BY labels) - 1 AS series
+FROM (
+  SELECT
+    CASE
+      WHEN s.drop_name
+      THEN MAP_FROM_ENTRIES(
+        LIST_FILTER(
+          MAP_ENTRIES(s.labels),
+          LAMBDA e : NOT ARRAY_CONTAINS(['__name__', '__type__', '__unit__'], e.key)
+        )
+      )
+      ELSE s.labels
+    END AS labels,
+    x.t AS t,
+    CAST(x.v AS DOUBLE) AS v
+  FROM binop_17 AS x
+  JOIN series_16 AS s
+    ON s.sk = x.sk
+)
+ORDER BY
+  labels NULLS FIRST,
+  t NULLS FIRST

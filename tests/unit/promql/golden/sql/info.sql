@@ -1,0 +1,566 @@
+WITH series_0 AS (
+  SELECT
+    sk,
+    labels,
+    FALSE AS drop_name
+  FROM (
+    SELECT
+      series_id AS sk,
+      ANY_VALUE(labels) AS labels
+    FROM READ_PARQUET('<lake>/series/*/*.parquet')
+    GROUP BY
+      series_id
+    HAVING
+      COALESCE(ANY_VALUE(labels)['__name__'], '') = 'http_requests_total'
+  )
+), samples_1 AS (
+  SELECT
+    x.sk,
+    x.ts,
+    x.v,
+    x.stale
+  FROM (
+    SELECT
+      series_id AS sk,
+      ts,
+      value AS v,
+      stale
+    FROM READ_PARQUET('<lake>/samples/*/*.parquet', filename => TRUE)
+  ) AS x
+  WHERE
+    (
+      x.ts BETWEEN 1500001 AND 1800000 AND x.sk IN (
+        SELECT
+          sk
+        FROM series_0
+      )
+    )
+    AND NOT x.stale
+), steps_2 AS (
+  SELECT
+    range AS t
+  FROM RANGE(1800000, 1800001, 1)
+), grid_3 AS (
+  SELECT
+    s.sk,
+    st.t,
+    st.t - 0 AS te
+  FROM series_0 AS s
+  CROSS JOIN steps_2 AS st
+), copies_4 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 300000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
+  FROM (
+    SELECT
+      *,
+      CASE WHEN (
+        NOT ISNAN(v) AND NOT ISNAN(pv) AND v < pv
+      ) THEN pv ELSE 0 END AS dropv
+    FROM (
+      SELECT
+        *
+      FROM (
+        (
+          SELECT
+            *,
+            LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
+          FROM (
+            SELECT
+              *,
+              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
+            FROM (
+              SELECT
+                *
+              FROM (
+                SELECT
+                  sk,
+                  ts,
+                  v
+                FROM samples_1
+              )
+            )
+          )
+        )
+      )
+    )
+  )
+), win_5 AS (
+  SELECT
+    *,
+    300000 AS rng,
+    0 AS lb
+  FROM (
+    SELECT
+      sk,
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n,
+      MIN(ts) FILTER(WHERE
+        NOT v IS NULL) AS fts,
+      MAX(ts) FILTER(WHERE
+        NOT v IS NULL) AS lts,
+      ARG_MIN(v, ts) AS fv,
+      ARG_MAX(v, ts) AS lv,
+      SUM(dropv) AS drops,
+      ARG_MIN(dropv, ts) AS drop0
+    FROM copies_4
+    GROUP BY
+      sk,
+      k
+  )
+  WHERE
+    NOT t IS NULL AND n >= 2
+), rate_6 AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      sk,
+      t,
+      (
+        (
+          lv - fv + (
+            drops - drop0
+          )
+        ) * factor / (
+          rng / 1000.0
+        )
+      ) AS v
+    FROM (
+      SELECT
+        *,
+        CASE WHEN sampled <> 0 THEN (
+          sampled + ds + de
+        ) / sampled ELSE 1.0 END AS factor
+      FROM (
+        SELECT
+          *,
+          CASE WHEN de0 >= avgdur * 1.1 THEN avgdur / 2 ELSE de0 END AS de
+        FROM (
+          SELECT
+            *,
+            LEAST(
+              CASE WHEN ds0 >= avgdur * 1.1 THEN avgdur / 2 ELSE ds0 END,
+              CASE
+                WHEN (
+                  lv - fv + (
+                    drops - drop0
+                  )
+                ) > 0 AND fv >= 0
+                THEN sampled * (
+                  fv / (
+                    lv - fv + (
+                      drops - drop0
+                    )
+                  )
+                )
+                ELSE CAST('inf' AS DOUBLE)
+              END
+            ) AS ds
+          FROM (
+            SELECT
+              *,
+              (
+                te - lts
+              ) / 1000.0 AS de0
+            FROM (
+              SELECT
+                *,
+                (
+                  fts - (
+                    te - rng
+                  )
+                ) / 1000.0 AS ds0
+              FROM (
+                SELECT
+                  *,
+                  sampled / (
+                    n - 1
+                  ) AS avgdur
+                FROM (
+                  SELECT
+                    *,
+                    (
+                      lts - fts
+                    ) / 1000.0 AS sampled
+                  FROM (
+                    SELECT
+                      *
+                    FROM win_5
+                  )
+                )
+              )
+            )
+          )
+        )
+      )
+    )
+  )
+  WHERE
+    NOT v IS NULL
+), series_7 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_0
+), noncounter_8 AS (
+  SELECT
+    sk,
+    labels
+  FROM series_0
+  WHERE
+    labels['__name__'] <> ''
+    AND NOT LIST_BOOL_OR(
+      LIST_TRANSFORM(
+        ['_total', '_sum', '_count', '_bucket'],
+        LAMBDA x : ENDS_WITH(labels['__name__'], x)
+      )
+    )
+), samples_9 AS (
+  SELECT
+    *
+  FROM samples_1
+  WHERE
+    sk IN (
+      SELECT
+        sk
+      FROM noncounter_8
+    )
+), grid_10 AS (
+  SELECT
+    *
+  FROM grid_3
+  WHERE
+    sk IN (
+      SELECT
+        sk
+      FROM noncounter_8
+    )
+), copies_11 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 300000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
+  FROM (
+    SELECT
+      *
+    FROM (
+      (
+        SELECT
+          *,
+          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
+        FROM (
+          SELECT
+            *,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
+          FROM (
+            SELECT
+              *
+            FROM (
+              SELECT
+                sk,
+                ts,
+                v
+              FROM samples_9
+            )
+          )
+        )
+      )
+    )
+  )
+), win_12 AS (
+  SELECT
+    *,
+    300000 AS rng,
+    0 AS lb
+  FROM (
+    SELECT
+      sk,
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n
+    FROM copies_11
+    GROUP BY
+      sk,
+      k
+  )
+  WHERE
+    NOT t IS NULL AND n >= 2
+), rate_13 AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      sk,
+      t,
+      (
+        1.0
+      ) AS v
+    FROM (
+      SELECT
+        *
+      FROM win_12
+    )
+  )
+  WHERE
+    NOT v IS NULL
+), series_14 AS (
+  SELECT
+    sk,
+    labels,
+    FALSE AS drop_name
+  FROM (
+    SELECT
+      series_id AS sk,
+      ANY_VALUE(labels) AS labels
+    FROM READ_PARQUET('<lake>/series/*/*.parquet')
+    GROUP BY
+      series_id
+    HAVING
+      REGEXP_FULL_MATCH(COALESCE(ANY_VALUE(labels)['version'], ''), '(?s:.+)')
+      AND COALESCE(ANY_VALUE(labels)['__name__'], '') = 'target_info'
+  )
+), samples_15 AS (
+  SELECT
+    x.sk,
+    x.ts,
+    x.v,
+    x.stale
+  FROM (
+    SELECT
+      series_id AS sk,
+      ts,
+      value AS v,
+      stale
+    FROM READ_PARQUET('<lake>/samples/*/*.parquet', filename => TRUE)
+  ) AS x
+  WHERE
+    x.ts BETWEEN 1500001 AND 1800000 AND x.sk IN (
+      SELECT
+        sk
+      FROM series_14
+    )
+), grid_16 AS (
+  SELECT
+    s.sk,
+    st.t,
+    st.t - 0 AS te
+  FROM series_14 AS s
+  CROSS JOIN steps_2 AS st
+), instant_17 AS (
+  SELECT
+    g.sk,
+    g.t,
+    x.v,
+    x.ts
+  FROM grid_16 AS g
+  ASOF JOIN samples_15 AS x
+    ON g.sk = x.sk AND x.ts <= g.te
+  WHERE
+    x.ts > g.te - 300000 AND NOT x.stale
+), info_base_18 AS (
+  SELECT
+    sk,
+    labels,
+    drop_name,
+    COALESCE(labels['__name__'], '') = 'target_info' AS ignored,
+    labels['instance'] AS inst,
+    labels['job'] AS job
+  FROM series_7
+), info_series_19 AS (
+  SELECT
+    s.sk,
+    s.labels,
+    COALESCE(s.labels['__name__'], '') AS name,
+    s.labels['instance'] AS inst,
+    s.labels['job'] AS job
+  FROM series_14 AS s
+  CROSS JOIN (
+    SELECT
+      COALESCE(ARRAY_AGG(DISTINCT inst) FILTER(WHERE
+        NOT inst IS NULL), []) AS insts,
+      COALESCE(ARRAY_AGG(DISTINCT job) FILTER(WHERE
+        NOT job IS NULL), []) AS jobs
+    FROM info_base_18
+    WHERE
+      NOT ignored AND sk IN (
+        SELECT
+          sk
+        FROM rate_6
+      )
+  ) AS ids
+  WHERE
+    (
+      LENGTH(ids.insts) > 0 OR LENGTH(ids.jobs) > 0
+    )
+    AND (
+      LENGTH(ids.insts) = 0
+      OR COALESCE(ARRAY_CONTAINS(ids.insts, s.labels['instance']), FALSE)
+    )
+    AND (
+      LENGTH(ids.jobs) = 0
+      OR COALESCE(ARRAY_CONTAINS(ids.jobs, s.labels['job']), FALSE)
+    )
+), info_points_20 AS (
+  SELECT
+    x.sk,
+    x.t,
+    x.ts,
+    s.name,
+    s.inst,
+    s.job,
+    s.labels
+  FROM instant_17 AS x
+  JOIN info_series_19 AS s
+    ON s.sk = x.sk
+), info_combos_21 AS (
+  SELECT
+    x.sk,
+    x.t,
+    ANY_VALUE(x.v) AS v,
+    ANY_VALUE(b.ignored) AS ignored,
+    COALESCE(
+      ARRAY_AGG(i.sk ORDER BY i.sk) FILTER(WHERE
+        NOT i.sk IS NULL),
+      CAST([] AS BIGINT[])
+    ) AS isks
+  FROM rate_6 AS x
+  JOIN info_base_18 AS b
+    ON b.sk = x.sk
+  LEFT JOIN (
+    SELECT
+      sk,
+      t,
+      inst,
+      job
+    FROM info_points_20
+    QUALIFY
+      ROW_NUMBER() OVER (PARTITION BY t, name, inst, job ORDER BY ts DESC) = 1
+  ) AS i
+    ON NOT b.ignored
+    AND i.t = x.t
+    AND i.inst IS NOT DISTINCT FROM b.inst
+    AND i.job IS NOT DISTINCT FROM b.job
+  GROUP BY
+    x.sk,
+    x.t
+), info_distinct_22 AS (
+  SELECT DISTINCT
+    sk,
+    isks
+  FROM info_combos_21
+), info_labels_23 AS (
+  SELECT
+    sk,
+    isks,
+    e.key AS key,
+    e.value AS value
+  FROM (
+    SELECT
+      d.sk,
+      d.isks,
+      b.labels AS blabels,
+      UNNEST(MAP_ENTRIES(s.labels)) AS e
+    FROM (
+      SELECT
+        sk,
+        isks,
+        UNNEST(isks) AS isk
+      FROM info_distinct_22
+    ) AS d
+    JOIN info_series_19 AS s
+      ON s.sk = d.isk
+    JOIN info_base_18 AS b
+      ON b.sk = d.sk
+  )
+  WHERE
+    e.key <> '__name__'
+    AND (
+      LENGTH(['version']) = 0 OR ARRAY_CONTAINS(['version'], e.key)
+    )
+    AND NOT MAP_CONTAINS(blabels, e.key)
+), info_relabel_24 AS (
+  SELECT
+    d.sk AS old,
+    d.isks,
+    HASH(
+      MAP_FROM_ENTRIES(LIST_SORT(LIST_CONCAT(MAP_ENTRIES(b.labels), COALESCE(a.extra, []))))
+    ) AS sk,
+    MAP_FROM_ENTRIES(LIST_SORT(LIST_CONCAT(MAP_ENTRIES(b.labels), COALESCE(a.extra, [])))) AS labels,
+    b.drop_name
+  FROM info_distinct_22 AS d
+  JOIN info_base_18 AS b
+    ON b.sk = d.sk
+  LEFT JOIN (
+    SELECT
+      sk,
+      isks,
+      ARRAY_AGG(DISTINCT {'key': key, 'value': value}) AS extra
+    FROM info_labels_23
+    GROUP BY
+      sk,
+      isks
+  ) AS a
+    ON a.sk = d.sk AND a.isks = d.isks
+), info_25 AS (
+  SELECT
+    r.sk,
+    x.t,
+    x.v
+  FROM info_combos_21 AS x
+  JOIN info_relabel_24 AS r
+    ON r.old = x.sk AND r.isks = x.isks
+  WHERE
+    x.ignored OR LENGTH(x.isks) > 0 OR NOT TRUE
+), series_26 AS (
+  SELECT
+    sk,
+    ANY_VALUE(labels) AS labels,
+    BOOL_AND(CAST(drop_name AS BOOLEAN)) AS drop_name
+  FROM info_relabel_24
+  GROUP BY
+    sk
+)
+SELECT
+  *,
+  DENSE_RANK() OVER (ORDER BY labels) - 1 AS series
+FROM (
+  SELECT
+    CASE
+      WHEN s.drop_name
+      THEN MAP_FROM_ENTRIES(
+        LIST_FILTER(
+          MAP_ENTRIES(s.labels),
+          LAMBDA e : NOT ARRAY_CONTAINS(['__name__', '__type__', '__unit__'], e.key)
+        )
+      )
+      ELSE s.labels
+    END AS labels,
+    x.t AS t,
+    CAST(x.v AS DOUBLE) AS v
+  FROM info_25 AS x
+  JOIN series_26 AS s
+    ON s.sk = x.sk
+)
+ORDER BY
+  labels NULLS FIRST,
+  t NULLS FIRST

@@ -1,0 +1,84 @@
+WITH series_0 AS (
+  SELECT
+    sk,
+    labels,
+    FALSE AS drop_name
+  FROM (
+    SELECT
+      series_id AS sk,
+      ANY_VALUE(labels) AS labels
+    FROM READ_PARQUET('<lake>/series/*/*.parquet')
+    GROUP BY
+      series_id
+    HAVING
+      COALESCE(ANY_VALUE(labels)['job'], '') = 'api'
+      AND COALESCE(ANY_VALUE(labels)['__name__'], '') = 'http_requests_total'
+  )
+), samples_1 AS (
+  SELECT
+    x.sk,
+    x.ts,
+    x.v,
+    x.stale
+  FROM (
+    SELECT
+      series_id AS sk,
+      ts,
+      value AS v,
+      stale
+    FROM READ_PARQUET('<lake>/samples/*/*.parquet', filename => TRUE)
+  ) AS x
+  WHERE
+    (
+      x.ts BETWEEN 1520001 AND 1580000 AND x.sk IN (
+        SELECT
+          sk
+        FROM series_0
+      )
+    )
+    AND NOT x.stale
+), steps_2 AS (
+  SELECT
+    range AS t
+  FROM RANGE(1800000, 1800001, 1)
+), grid_3 AS (
+  SELECT
+    s.sk,
+    st.t,
+    1580000 AS te
+  FROM series_0 AS s
+  CROSS JOIN steps_2 AS st
+), matrix_4 AS (
+  SELECT
+    g.sk,
+    g.t,
+    x.ts,
+    x.v
+  FROM grid_3 AS g
+  JOIN samples_1 AS x
+    ON g.sk = x.sk AND x.ts > g.te - 60000 AND x.ts <= g.te
+)
+SELECT
+  *,
+  DENSE_RANK() OVER (ORDER BY labels) - 1 AS series
+FROM (
+  SELECT
+    CASE
+      WHEN s.drop_name
+      THEN MAP_FROM_ENTRIES(
+        LIST_FILTER(
+          MAP_ENTRIES(s.labels),
+          LAMBDA e : NOT ARRAY_CONTAINS(['__name__', '__type__', '__unit__'], e.key)
+        )
+      )
+      ELSE s.labels
+    END AS labels,
+    x.ts AS t,
+    CAST(x.v AS DOUBLE) AS v
+  FROM matrix_4 AS x
+  JOIN series_0 AS s
+    ON s.sk = x.sk
+)
+ORDER BY
+  labels NULLS FIRST,
+  t NULLS FIRST

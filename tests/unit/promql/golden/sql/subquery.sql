@@ -1,0 +1,444 @@
+WITH series_0 AS (
+  SELECT
+    sk,
+    labels,
+    FALSE AS drop_name
+  FROM (
+    SELECT
+      series_id AS sk,
+      ANY_VALUE(labels) AS labels
+    FROM READ_PARQUET('<lake>/series/*/*.parquet')
+    GROUP BY
+      series_id
+    HAVING
+      COALESCE(ANY_VALUE(labels)['__name__'], '') = 'http_requests_total'
+  )
+), samples_1 AS (
+  SELECT
+    x.sk,
+    x.ts,
+    x.v,
+    x.stale
+  FROM (
+    SELECT
+      series_id AS sk,
+      ts,
+      value AS v,
+      stale
+    FROM READ_PARQUET('<lake>/samples/*/*.parquet', filename => TRUE)
+  ) AS x
+  WHERE
+    (
+      x.ts BETWEEN 960001 AND 1800000 AND x.sk IN (
+        SELECT
+          sk
+        FROM series_0
+      )
+    )
+    AND NOT x.stale
+), steps_2 AS (
+  SELECT
+    range AS t
+  FROM RANGE(1260000, 1800001, 60000)
+), grid_3 AS (
+  SELECT
+    s.sk,
+    st.t,
+    st.t - 0 AS te
+  FROM series_0 AS s
+  CROSS JOIN steps_2 AS st
+), edges_4 AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+    COUNT(*) FILTER(WHERE
+      dropv <> 0) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS nz_drop,
+    COUNT(*) FILTER(WHERE
+      ISINF(dropv)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS inf_drop,
+    SUM(CASE WHEN ISINF(dropv) THEN 0 ELSE dropv END) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c_drop
+  FROM (
+    SELECT
+      *,
+      CASE WHEN (
+        NOT ISNAN(v) AND NOT ISNAN(pv) AND v < pv
+      ) THEN pv ELSE 0 END AS dropv
+    FROM (
+      SELECT
+        *
+      FROM (
+        (
+          SELECT
+            *,
+            LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
+          FROM (
+            SELECT
+              *,
+              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
+            FROM (
+              SELECT
+                *
+              FROM (
+                SELECT
+                  sk,
+                  ts,
+                  v
+                FROM samples_1
+              )
+            )
+          )
+        )
+      )
+    )
+  )
+), win_5 AS (
+  SELECT
+    *,
+    300000 AS rng,
+    0 AS lb
+  FROM (
+    SELECT
+      g.sk,
+      g.t,
+      g.te,
+      l.rn - f.rn + 1 AS n,
+      f.ts AS fts,
+      l.ts AS lts,
+      f.v AS fv,
+      l.v AS lv,
+      CASE
+        WHEN l.nz_drop = f.nz_drop
+        THEN f.dropv
+        WHEN l.inf_drop - f.inf_drop + CAST(ISINF(f.dropv) AS INT) > 0
+        THEN CAST('inf' AS DOUBLE)
+        ELSE l.c_drop - f.c_drop + f.dropv
+      END AS drops,
+      f.dropv AS drop0
+    FROM grid_3 AS g
+    ASOF JOIN edges_4 AS l
+      ON g.sk = l.sk AND g.te >= l.ts
+    ASOF JOIN edges_4 AS f
+      ON g.sk = f.sk AND g.te - 300000 < f.ts
+  )
+  WHERE
+    NOT t IS NULL AND n >= 2
+), rate_6 AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      sk,
+      t,
+      (
+        (
+          lv - fv + (
+            drops - drop0
+          )
+        ) * factor / (
+          rng / 1000.0
+        )
+      ) AS v
+    FROM (
+      SELECT
+        *,
+        CASE WHEN sampled <> 0 THEN (
+          sampled + ds + de
+        ) / sampled ELSE 1.0 END AS factor
+      FROM (
+        SELECT
+          *,
+          CASE WHEN de0 >= avgdur * 1.1 THEN avgdur / 2 ELSE de0 END AS de
+        FROM (
+          SELECT
+            *,
+            LEAST(
+              CASE WHEN ds0 >= avgdur * 1.1 THEN avgdur / 2 ELSE ds0 END,
+              CASE
+                WHEN (
+                  lv - fv + (
+                    drops - drop0
+                  )
+                ) > 0 AND fv >= 0
+                THEN sampled * (
+                  fv / (
+                    lv - fv + (
+                      drops - drop0
+                    )
+                  )
+                )
+                ELSE CAST('inf' AS DOUBLE)
+              END
+            ) AS ds
+          FROM (
+            SELECT
+              *,
+              (
+                te - lts
+              ) / 1000.0 AS de0
+            FROM (
+              SELECT
+                *,
+                (
+                  fts - (
+                    te - rng
+                  )
+                ) / 1000.0 AS ds0
+              FROM (
+                SELECT
+                  *,
+                  sampled / (
+                    n - 1
+                  ) AS avgdur
+                FROM (
+                  SELECT
+                    *,
+                    (
+                      lts - fts
+                    ) / 1000.0 AS sampled
+                  FROM (
+                    SELECT
+                      *
+                    FROM win_5
+                  )
+                )
+              )
+            )
+          )
+        )
+      )
+    )
+  )
+  WHERE
+    NOT v IS NULL
+), series_7 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_0
+), noncounter_8 AS (
+  SELECT
+    sk,
+    labels
+  FROM series_0
+  WHERE
+    labels['__name__'] <> ''
+    AND NOT LIST_BOOL_OR(
+      LIST_TRANSFORM(
+        ['_total', '_sum', '_count', '_bucket'],
+        LAMBDA x : ENDS_WITH(labels['__name__'], x)
+      )
+    )
+), samples_9 AS (
+  SELECT
+    *
+  FROM samples_1
+  WHERE
+    sk IN (
+      SELECT
+        sk
+      FROM noncounter_8
+    )
+), grid_10 AS (
+  SELECT
+    *
+  FROM grid_3
+  WHERE
+    sk IN (
+      SELECT
+        sk
+      FROM noncounter_8
+    )
+), edges_11 AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn
+  FROM (
+    SELECT
+      *
+    FROM (
+      (
+        SELECT
+          *,
+          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
+        FROM (
+          SELECT
+            *,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
+          FROM (
+            SELECT
+              *
+            FROM (
+              SELECT
+                sk,
+                ts,
+                v
+              FROM samples_9
+            )
+          )
+        )
+      )
+    )
+  )
+), win_12 AS (
+  SELECT
+    *,
+    300000 AS rng,
+    0 AS lb
+  FROM (
+    SELECT
+      g.sk,
+      g.t,
+      g.te,
+      l.rn - f.rn + 1 AS n
+    FROM grid_10 AS g
+    ASOF JOIN edges_11 AS l
+      ON g.sk = l.sk AND g.te >= l.ts
+    ASOF JOIN edges_11 AS f
+      ON g.sk = f.sk AND g.te - 300000 < f.ts
+  )
+  WHERE
+    NOT t IS NULL AND n >= 2
+), rate_13 AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      sk,
+      t,
+      (
+        1.0
+      ) AS v
+    FROM (
+      SELECT
+        *
+      FROM win_12
+    )
+  )
+  WHERE
+    NOT v IS NULL
+), subq_14 AS (
+  SELECT
+    sk,
+    t AS ts,
+    v
+  FROM rate_6
+), steps_15 AS (
+  SELECT
+    range AS t
+  FROM RANGE(1800000, 1800001, 1)
+), grid_16 AS (
+  SELECT
+    s.sk,
+    st.t,
+    st.t - 0 AS te
+  FROM series_7 AS s
+  CROSS JOIN steps_15 AS st
+), copies_17 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 600000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
+  FROM (
+    SELECT
+      *
+    FROM (
+      (
+        SELECT
+          *,
+          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
+        FROM (
+          SELECT
+            *,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
+          FROM (
+            SELECT
+              *
+            FROM (
+              SELECT
+                sk,
+                ts,
+                v
+              FROM subq_14
+            )
+          )
+        )
+      )
+    )
+  )
+), win_18 AS (
+  SELECT
+    *,
+    600000 AS rng,
+    0 AS lb
+  FROM (
+    SELECT
+      sk,
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n,
+      MAX(v) FILTER(WHERE
+        NOT ISNAN(v)) AS m
+    FROM copies_17
+    GROUP BY
+      sk,
+      k
+  )
+  WHERE
+    NOT t IS NULL AND n >= 1
+), max_over_time_19 AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      sk,
+      t,
+      (
+        COALESCE(m, CAST('nan' AS DOUBLE))
+      ) AS v
+    FROM (
+      SELECT
+        *
+      FROM win_18
+    )
+  )
+  WHERE
+    NOT v IS NULL
+), series_20 AS (
+  SELECT
+    sk,
+    labels,
+    TRUE AS drop_name
+  FROM series_7
+)
+SELECT
+  *,
+  DENSE_RANK() OVER (ORDER BY labels) - 1 AS series
+FROM (
+  SELECT
+    CASE
+      WHEN s.drop_name
+      THEN MAP_FROM_ENTRIES(
+        LIST_FILTER(
+          MAP_ENTRIES(s.labels),
+          LAMBDA e : NOT ARRAY_CONTAINS(['__name__', '__type__', '__unit__'], e.key)
+        )
+      )
+      ELSE s.labels
+    END AS labels,
+    x.t AS t,
+    CAST(x.v AS DOUBLE) AS v
+  FROM max_over_time_19 AS x
+  JOIN series_20 AS s
+    ON s.sk = x.sk
+)
+ORDER BY
+  labels NULLS FIRST,
+  t NULLS FIRST
