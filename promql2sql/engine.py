@@ -23,12 +23,12 @@ from promlake.engine.labels import labels_to_map
 from promlake.engine.matchers import compile_matcher
 
 from . import plan as p
-from .ast import Matcher
+from .ast import Call, Expr, Matcher, walk
 from .duckdb import Compiler, Mat, Scal, Str, Timeline, Vec
 from .duckdb.context import table, tmpl
 from .duckdb.labels import natural_sort_key
 from .duckdb.shared import SharedStatements
-from .errors import ExecutionError
+from .errors import ExecutionError, position_label
 from .limits import CancelToken, QueryLimits, attach_connection, check_samples, detach_connection, run_limited
 from .parser import parse_expr
 from .planner import PlanContext, plan_query
@@ -134,6 +134,7 @@ class Engine:
         if isinstance(rel, Str):
             return QueryResult(ValueType.STRING, string=rel.value, points=_points([0], [tl.start], [0.0]))
         outputs = _outputs(compiler, rel, compiler.ordering if instant else None)
+        static_warnings = () if instant else _sort_in_range_query(expr, query)
         checks = [q for q, _ in compiler.assertions]
         notes = [q for q, _ in compiler.warnings + compiler.infos]
         con = self._connection(snap)
@@ -167,7 +168,21 @@ class Engine:
             assert isinstance(rel, Vec | Mat)
             ordered = instant and compiler.ordering is not None
             result = _vector_result(data[0], data[1], rel, instant, ordered)
-        return replace(result, warnings=warnings, infos=infos)
+        return replace(result, warnings=tuple(dict.fromkeys(static_warnings + warnings)), infos=infos)
+
+
+_SORT_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
+
+
+def _sort_in_range_query(expr: Expr, query: str) -> tuple[str, ...]:
+    """A range query's result is ordered by labels whatever sort*() asks: say so, once per
+    call, at the call's position (as Prometheus 3 does)."""
+    return tuple(
+        "PromQL warning: sort is ineffective for range queries since results are always ordered "
+        f"by labels ({position_label(query, node.pos.start)})"
+        for node in walk(expr)
+        if isinstance(node, Call) and node.func.name in _SORT_FUNCTIONS
+    )
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, text: str) -> pa.Table:
