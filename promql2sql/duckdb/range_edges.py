@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sqlglot.expressions as exp
 
-from .context import Compiler, num, tmpl
+from .context import Compiler, Timeline, num, tmpl
 from .range_catalog import ANCHOR, MAX_TS, MIN_TS, NO_TS, RangeFn
 
 # aggregate snippet (as range_catalog spells it) -> the same value from the edge rows
@@ -59,8 +59,8 @@ RUNNING: dict[str, dict[str, str]] = {
     "chg": {"c_chg": f"sum(chg) {_WINDOW}"},
     "rst": {"c_rst": f"sum(rst) {_WINDOW}"},
     "dropv": {
-        "nz_drop": f"count(*) FILTER (WHERE dropv <> 0) {_WINDOW}",
-        "inf_drop": f"count(*) FILTER (WHERE isinf(dropv)) {_WINDOW}",
+        "nz_drop": f"sum((dropv <> 0)::INTEGER) {_WINDOW}",
+        "inf_drop": f"sum(isinf(dropv)::INTEGER) {_WINDOW}",
         "c_drop": f"sum(CASE WHEN isinf(dropv) THEN 0 ELSE dropv END) {_WINDOW}",
     },
 }
@@ -71,6 +71,87 @@ def edge_computable(fn: RangeFn) -> bool:
     return not fn.after and fn.min_samples >= 1 and all(s in EDGE_AGGREGATES for s in fn.aggs.values())
 
 
+# Per-sample columns the regular path adds in the same window pass as ``pv``/``pts`` (one sort).
+ORDINALS = {
+    "rn": f"row_number() {_WINDOW}",
+    "nts": "lead(ts) OVER (PARTITION BY sk ORDER BY ts)",
+}
+
+
+def _numbered(c: Compiler, fn: RangeFn, enriched: exp.Select, skip: tuple[str, ...] = ()) -> str:
+    """Each series' samples with the running sums ``fn`` needs, and a number if missing."""
+    running = {} if skip else {"rn": f"row_number() {_WINDOW}"}
+    for derived in fn.derived:
+        if derived not in skip:
+            running.update(RUNNING.get(derived, {}))
+    if not running:
+        return c.cte(enriched, "edges")
+    numbered = exp.select("*", *(tmpl(s).as_(name) for name, s in running.items())).from_(enriched.subquery())
+    return c.cte(numbered, "edges")
+
+
+def regular_edge_windows(
+    c: Compiler, fn: RangeFn, enriched: exp.Select, tl: Timeline, first_te: int, rng: int
+) -> exp.Select:
+    """``edge_windows`` for evaluation times ``first_te + k * step``, without the grid.
+
+    ``enriched`` must carry ``ORDINALS``. A sample is the last one of the windows ending
+    from its own time up to just before the next sample, and the first one of the windows
+    starting from its predecessor's time up to just before its own: each sample says for
+    which steps ``k`` it is an edge (mostly none or one), and the two edges of a window meet
+    in an equi-join on (series, k). No (series x steps) grid, no ASOF join sorting it.
+
+    Counter resets are rare, so the reset correction is not a running sum (a second sort of
+    every sample): the windows that hold one find its samples by a join with the few
+    samples that dropped, and add their terms exactly.
+    """
+    base = _numbered(c, fn, enriched, skip=("dropv",))
+    holes = {"te0": num(first_te), "step": num(float(tl.step)), "last": num(len(tl.times()) - 1), "rng": num(rng)}
+    last_of = tmpl(
+        "SELECT *, unnest(range(greatest(ceil((ts - :te0) / :step)::BIGINT, 0), "
+        "least(coalesce(ceil((nts - :te0) / :step)::BIGINT - 1, :last), :last) + 1)) AS k FROM :base",
+        base=exp.to_table(base), **holes,
+    )  # fmt: skip
+    first_of = tmpl(
+        "SELECT *, unnest(range(greatest(coalesce(ceil((pts + :rng - :te0) / :step)::BIGINT, 0), 0), "
+        "least(ceil((ts + :rng - :te0) / :step)::BIGINT - 1, :last) + 1)) AS k FROM :base",
+        base=exp.to_table(base), **holes,
+    )  # fmt: skip
+    lasts, firsts = c.cte(last_of, "lasts"), c.cte(first_of, "firsts")
+    drop_sums = [name for name, s in fn.aggs.items() if s == "sum(dropv)"]
+    aggs = [tmpl("f.dropv" if name in drop_sums else EDGE_AGGREGATES[s]).as_(name) for name, s in fn.aggs.items()]
+    windows = (
+        exp.select(
+            "l.sk",
+            tmpl(":t0 + l.k * :step", t0=num(tl.start), step=num(tl.step)).as_("t"),
+            tmpl(":te0 + l.k * :step", te0=num(first_te), step=num(tl.step)).as_("te"),
+            *aggs,
+            *([exp.column("rn", "f").as_("__frn"), exp.column("rn", "l").as_("__lrn")] if drop_sums else []),
+        )
+        .from_(exp.to_table(lasts).as_("l"))
+        .join(exp.to_table(firsts).as_("f"), on="l.sk = f.sk AND l.k = f.k")
+    )
+    if not drop_sums:
+        return windows
+    wins = c.cte(windows, "edgewins")
+    corrections = c.cte(
+        tmpl(
+            "SELECT w.sk, w.t, fsum(r.dropv) AS corr FROM :wins AS w "
+            "JOIN (SELECT sk, rn, dropv FROM :base WHERE dropv <> 0) AS r "
+            "ON r.sk = w.sk AND r.rn > w.__frn AND r.rn <= w.__lrn GROUP BY ALL",
+            wins=exp.to_table(wins), base=exp.to_table(base),
+        ),
+        "resets",
+    )  # fmt: skip
+    columns: list[exp.Expression] = [exp.column(n, "w") for n in ("sk", "t", "te", *fn.aggs) if n not in drop_sums]
+    columns += [tmpl("w.:n + coalesce(x.corr, 0)", n=exp.to_identifier(n)).as_(n) for n in drop_sums]
+    return (
+        exp.select(*columns)
+        .from_(exp.to_table(wins).as_("w"))
+        .join(exp.to_table(corrections).as_("x"), on="x.sk = w.sk AND x.t = w.t", join_type="left")
+    )
+
+
 def edge_windows(
     c: Compiler, fn: RangeFn, enriched: exp.Select, grid: str, rng: int, dynamic: list[str]
 ) -> exp.Select:
@@ -78,11 +159,7 @@ def edge_windows(
 
     ``enriched`` is each series' samples with their previous sample and derived columns.
     """
-    running = {"rn": f"row_number() {_WINDOW}"}
-    for derived in fn.derived:
-        running.update(RUNNING.get(derived, {}))
-    numbered = exp.select("*", *(tmpl(s).as_(name) for name, s in running.items())).from_(enriched.subquery())
-    base = c.cte(numbered, "edges")
+    base = _numbered(c, fn, enriched)
     aggs = [tmpl(EDGE_AGGREGATES[s]).as_(name) for name, s in fn.aggs.items()]
     joined = tmpl(
         "SELECT * FROM :grid AS g "

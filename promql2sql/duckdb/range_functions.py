@@ -30,7 +30,7 @@ from ..gostr import format_float_g
 from .context import Compiler, Scal, Timeline, Vec, handles, num, parse_template, table, tmpl
 from .histograms import go_g_sql, go_quote_sql
 from .range_catalog import DERIVED, EXTENDED, PREV, QUANTILE_LIST, RANGE_FUNCTIONS, RangeFn
-from .range_edges import edge_computable, edge_windows
+from .range_edges import ORDINALS, edge_computable, edge_windows, regular_edge_windows
 from .range_groups import groupable, grouped_windows
 from .selectors import WindowInput, window_input
 
@@ -72,13 +72,20 @@ def _lower(
     rng = node.matrix.range_ms
     lb = node.matrix.lookback_ms if isinstance(node.matrix, p.RangeSelect) else 0
     # 1. per-sample columns: previous sample, and what the function derives from it
-    enriched = with_columns(exp.select("sk", "ts", "v").from_(w.samples), PREV.items())
-    enriched = with_columns(enriched.subquery(), ((d, DERIVED[d]) for d in fn.derived))
     regular = node.matrix.at_ms is None and not dynamic
-    if groupable(node.func, fn, rng, tl, regular):
+    grouped = groupable(node.func, fn, rng, tl, regular)
+    edges = not grouped and edge_computable(fn)
+    # One window pass (one sort) for the previous sample and, for edges, the sample numbers.
+    per_sample = {**PREV, **(ORDINALS if edges and regular else {})}
+    enriched = exp.select("sk", "ts", "v", *(_snippet(s).as_(n) for n, s in per_sample.items())).from_(w.samples)
+    enriched = with_columns(enriched.subquery(), ((d, DERIVED[d]) for d in fn.derived))
+    if grouped:
         # 2-3. windows that overlap little: one GROUP BY (range_groups.py)
         windowed = grouped_windows(c, fn, enriched, tl, tl.start - node.matrix.offset_ms, rng, params)
-    elif edge_computable(fn):
+    elif edges and regular:
+        # 2-3. first/last sample of each window, found by the samples (range_edges.py)
+        windowed = regular_edge_windows(c, fn, enriched, tl, tl.start - node.matrix.offset_ms, rng)
+    elif edges:
         # 2-3. first/last sample of each window by ASOF joins (range_edges.py)
         windowed = edge_windows(c, fn, enriched, grid, rng, list(dynamic))
     else:

@@ -51,10 +51,10 @@ WITH series_0 AS (
   SELECT
     *,
     ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
-    COUNT(*) FILTER(WHERE
-      dropv <> 0) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS nz_drop,
-    COUNT(*) FILTER(WHERE
-      ISINF(dropv)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS inf_drop,
+    SUM(CAST((
+      dropv <> 0
+    ) AS INT)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS nz_drop,
+    SUM(CAST(ISINF(dropv) AS INT)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS inf_drop,
     SUM(CASE WHEN ISINF(dropv) THEN 0 ELSE dropv END) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c_drop
   FROM (
     SELECT
@@ -68,24 +68,12 @@ WITH series_0 AS (
       FROM (
         (
           SELECT
-            *,
+            sk,
+            ts,
+            v,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
             LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_1
-              )
-            )
-          )
+          FROM samples_1
         )
       )
     )
@@ -256,24 +244,12 @@ WITH series_0 AS (
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_9
-            )
-          )
-        )
+        FROM samples_9
       )
     )
   )

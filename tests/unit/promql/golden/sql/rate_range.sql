@@ -50,78 +50,112 @@ WITH series_0 AS (
 ), edges_4 AS (
   SELECT
     *,
-    ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
-    COUNT(*) FILTER(WHERE
-      dropv <> 0) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS nz_drop,
-    COUNT(*) FILTER(WHERE
-      ISINF(dropv)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS inf_drop,
-    SUM(CASE WHEN ISINF(dropv) THEN 0 ELSE dropv END) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c_drop
+    CASE WHEN (
+      NOT ISNAN(v) AND NOT ISNAN(pv) AND v < pv
+    ) THEN pv ELSE 0 END AS dropv
   FROM (
     SELECT
-      *,
-      CASE WHEN (
-        NOT ISNAN(v) AND NOT ISNAN(pv) AND v < pv
-      ) THEN pv ELSE 0 END AS dropv
+      *
     FROM (
-      SELECT
-        *
-      FROM (
-        (
-          SELECT
-            *,
-            LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_1
-              )
-            )
-          )
-        )
+      (
+        SELECT
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
+          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts,
+          ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+          LEAD(ts) OVER (PARTITION BY sk ORDER BY ts) AS nts
+        FROM samples_1
       )
     )
   )
-), win_5 AS (
+), lasts_5 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1200000
+        ) / 60000.0) AS BIGINT), 0),
+        LEAST(COALESCE(CAST(CEIL((
+          nts - 1200000
+        ) / 60000.0) AS BIGINT) - 1, 10), 10) + 1
+      )
+    ) AS k
+  FROM edges_4
+), firsts_6 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(COALESCE(CAST(CEIL((
+          pts + 300000 - 1200000
+        ) / 60000.0) AS BIGINT), 0), 0),
+        LEAST(CAST(CEIL((
+          ts + 300000 - 1200000
+        ) / 60000.0) AS BIGINT) - 1, 10) + 1
+      )
+    ) AS k
+  FROM edges_4
+), edgewins_7 AS (
+  SELECT
+    l.sk,
+    1200000 + l.k * 60000 AS t,
+    1200000 + l.k * 60000 AS te,
+    l.rn - f.rn + 1 AS n,
+    f.ts AS fts,
+    l.ts AS lts,
+    f.v AS fv,
+    l.v AS lv,
+    f.dropv AS drops,
+    f.dropv AS drop0,
+    f.rn AS __frn,
+    l.rn AS __lrn
+  FROM lasts_5 AS l
+  JOIN firsts_6 AS f
+    ON l.sk = f.sk AND l.k = f.k
+), resets_8 AS (
+  SELECT
+    w.sk,
+    w.t,
+    FSUM(r.dropv) AS corr
+  FROM edgewins_7 AS w
+  JOIN (
+    SELECT
+      sk,
+      rn,
+      dropv
+    FROM edges_4
+    WHERE
+      dropv <> 0
+  ) AS r
+    ON r.sk = w.sk AND r.rn > w.__frn AND r.rn <= w.__lrn
+  GROUP BY ALL
+), win_9 AS (
   SELECT
     *,
     300000 AS rng,
     0 AS lb
   FROM (
     SELECT
-      g.sk,
-      g.t,
-      g.te,
-      l.rn - f.rn + 1 AS n,
-      f.ts AS fts,
-      l.ts AS lts,
-      f.v AS fv,
-      l.v AS lv,
-      CASE
-        WHEN l.nz_drop = f.nz_drop
-        THEN f.dropv
-        WHEN l.inf_drop - f.inf_drop + CAST(ISINF(f.dropv) AS INT) > 0
-        THEN CAST('inf' AS DOUBLE)
-        ELSE l.c_drop - f.c_drop + f.dropv
-      END AS drops,
-      f.dropv AS drop0
-    FROM grid_3 AS g
-    ASOF JOIN edges_4 AS l
-      ON g.sk = l.sk AND g.te >= l.ts
-    ASOF JOIN edges_4 AS f
-      ON g.sk = f.sk AND g.te - 300000 < f.ts
+      w.sk,
+      w.t,
+      w.te,
+      w.n,
+      w.fts,
+      w.lts,
+      w.fv,
+      w.lv,
+      w.drop0,
+      w.drops + COALESCE(x.corr, 0) AS drops
+    FROM edgewins_7 AS w
+    LEFT JOIN resets_8 AS x
+      ON x.sk = w.sk AND x.t = w.t
   )
   WHERE
     NOT t IS NULL AND n >= 2
-), rate_6 AS (
+), rate_10 AS (
   SELECT
     *
   FROM (
@@ -197,7 +231,7 @@ WITH series_0 AS (
                   FROM (
                     SELECT
                       *
-                    FROM win_5
+                    FROM win_9
                   )
                 )
               )
@@ -209,13 +243,13 @@ WITH series_0 AS (
   )
   WHERE
     NOT v IS NULL
-), series_7 AS (
+), series_11 AS (
   SELECT
     sk,
     labels,
     TRUE AS drop_name
   FROM series_0
-), noncounter_8 AS (
+), noncounter_12 AS (
   SELECT
     sk,
     labels
@@ -228,7 +262,7 @@ WITH series_0 AS (
         LAMBDA x : ENDS_WITH(labels['__name__'], x)
       )
     )
-), samples_9 AS (
+), samples_13 AS (
   SELECT
     *
   FROM samples_1
@@ -236,9 +270,9 @@ WITH series_0 AS (
     sk IN (
       SELECT
         sk
-      FROM noncounter_8
+      FROM noncounter_12
     )
-), grid_10 AS (
+), grid_14 AS (
   SELECT
     *
   FROM grid_3
@@ -246,59 +280,70 @@ WITH series_0 AS (
     sk IN (
       SELECT
         sk
-      FROM noncounter_8
+      FROM noncounter_12
     )
-), edges_11 AS (
+), edges_15 AS (
   SELECT
-    *,
-    ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn
+    *
   FROM (
-    SELECT
-      *
-    FROM (
-      (
-        SELECT
-          *,
-          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_9
-            )
-          )
-        )
-      )
+    (
+      SELECT
+        sk,
+        ts,
+        v,
+        LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
+        LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts,
+        ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+        LEAD(ts) OVER (PARTITION BY sk ORDER BY ts) AS nts
+      FROM samples_13
     )
   )
-), win_12 AS (
+), lasts_16 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1200000
+        ) / 60000.0) AS BIGINT), 0),
+        LEAST(COALESCE(CAST(CEIL((
+          nts - 1200000
+        ) / 60000.0) AS BIGINT) - 1, 10), 10) + 1
+      )
+    ) AS k
+  FROM edges_15
+), firsts_17 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(COALESCE(CAST(CEIL((
+          pts + 300000 - 1200000
+        ) / 60000.0) AS BIGINT), 0), 0),
+        LEAST(CAST(CEIL((
+          ts + 300000 - 1200000
+        ) / 60000.0) AS BIGINT) - 1, 10) + 1
+      )
+    ) AS k
+  FROM edges_15
+), win_18 AS (
   SELECT
     *,
     300000 AS rng,
     0 AS lb
   FROM (
     SELECT
-      g.sk,
-      g.t,
-      g.te,
+      l.sk,
+      1200000 + l.k * 60000 AS t,
+      1200000 + l.k * 60000 AS te,
       l.rn - f.rn + 1 AS n
-    FROM grid_10 AS g
-    ASOF JOIN edges_11 AS l
-      ON g.sk = l.sk AND g.te >= l.ts
-    ASOF JOIN edges_11 AS f
-      ON g.sk = f.sk AND g.te - 300000 < f.ts
+    FROM lasts_16 AS l
+    JOIN firsts_17 AS f
+      ON l.sk = f.sk AND l.k = f.k
   )
   WHERE
     NOT t IS NULL AND n >= 2
-), rate_13 AS (
+), rate_19 AS (
   SELECT
     *
   FROM (
@@ -311,7 +356,7 @@ WITH series_0 AS (
     FROM (
       SELECT
         *
-      FROM win_12
+      FROM win_18
     )
   )
   WHERE
@@ -334,8 +379,8 @@ FROM (
     END AS labels,
     x.t AS t,
     CAST(x.v AS DOUBLE) AS v
-  FROM rate_6 AS x
-  JOIN series_7 AS s
+  FROM rate_10 AS x
+  JOIN series_11 AS s
     ON s.sk = x.sk
 )
 ORDER BY
