@@ -1,10 +1,17 @@
-"""Functions of a range vector (``rate``, ``*_over_time``, ...), as windowed aggregates.
+"""Functions of a range vector (``rate``, ``*_over_time``, ...): windows, then a final expression.
 
-The grid's evaluation times are merged into each series' sample stream as marker rows; one
-window per series, ``RANGE BETWEEN range-1 PRECEDING AND CURRENT ROW`` over integer
-milliseconds, is exactly Prometheus 3's left-open window ``(te - range, te]``. DuckDB
-evaluates such frames with segment trees, so the cost grows with samples + steps, not with
-their product. ``range_catalog.py`` says what each function aggregates and computes.
+``range_catalog.py`` says what each function aggregates over a window ``(te - range, te]``
+(Prometheus 3's left-open window) and how it computes its value from the aggregates. This
+module picks how the windows are computed, from the function's aggregates and the query's
+shape (which lowering is exact for it, and cheapest):
+
+- ``range_groups.py``: windows that overlap little, as one GROUP BY (series, step);
+- ``range_edges.py``: functions of a window's first and last samples, found per sample;
+- here: window aggregates. The evaluation times are merged into each series' sample stream
+  as marker rows; one window per series, ``RANGE BETWEEN range-1 PRECEDING AND CURRENT
+  ROW`` over integer milliseconds, is exactly the left-open window. DuckDB evaluates such
+  frames with segment trees (cost grows with samples + steps, not their product), but for
+  every sample row, not only the step rows kept.
 
 ``anchored`` windows also look at the last sample before the range (within the lookback
 delta), through each sample's predecessor (``lag``); ``smoothed`` ones also at the first
