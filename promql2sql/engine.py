@@ -119,7 +119,7 @@ class Engine:
             compiler = Compiler(LakeQuerier(self.lake, snap))
         rel = compiler.compile(node, tl)
         final = _final_select(rel, compiler.ordering if instant else None)
-        return compiler.query(final) if final is not None else final, rel, (snap, compiler, node)  # type: ignore[return-value]
+        return compiler.query(final), rel, (snap, compiler, node)
 
     def _run(self, query: str, tl: Timeline, instant: bool) -> QueryResult:
         expr = parse_expr(query)
@@ -205,7 +205,7 @@ def _annotations(
     return tuple(out)
 
 
-def _outputs(c: Compiler, rel: Vec | Mat | Scal, ordering: p.Node | None) -> list[exp.Query]:
+def _outputs(c: Compiler, rel: Vec | Mat | Scal, ordering: p.Node | None) -> list[exp.Expr]:
     """The statements that fetch a result: scalar points; or points and series of a vector.
 
     Label work runs once per output series (names dropped, series numbered in label order),
@@ -251,7 +251,9 @@ def _ordered_points(points: exp.Select, numbered: str, ordering: p.Sort) -> exp.
     return by_labels.order_by(*(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "x.series" + direction)
 
 
-def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select | None:
+def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select:
+    if isinstance(rel, Str):
+        return exp.select(exp.Literal.string(rel.value).as_("v"))
     if isinstance(rel, Scal):
         return exp.select("t", exp.cast(exp.column("v"), "DOUBLE").as_("v")).from_(rel.points).order_by("t")
     if isinstance(rel, Vec | Mat):
@@ -267,7 +269,7 @@ def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select | N
             .join(exp.to_table(rel.series).as_("s"), on="s.sk = x.sk"),
             ordering,
         )
-    return None
+    raise ExecutionError(f"no SQL for a {type(rel).__name__} result")
 
 
 def _numbered(final: exp.Select, ordering: p.Node | None) -> exp.Select:

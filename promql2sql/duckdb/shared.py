@@ -25,7 +25,7 @@ import sqlglot.expressions as exp
 class SharedStatements:
     """Plan: which CTEs to materialize, and the SQL of each statement (roots in order)."""
 
-    def __init__(self, ctes: Sequence[tuple[str, exp.Expression]], roots: Sequence[exp.Query]) -> None:
+    def __init__(self, ctes: Sequence[tuple[str, exp.Expr]], roots: Sequence[exp.Expr]) -> None:
         self._order = [name for name, _ in ctes]
         self._bodies = dict(ctes)
         known = set(self._order)
@@ -92,7 +92,7 @@ class SharedStatements:
                 todo.extend(self._deps[name])
         return seen
 
-    def _with_deps(self, body: exp.Expression, direct: set[str], stop: set[str]) -> exp.Expression:
+    def _with_deps(self, body: exp.Expr, direct: set[str], stop: set[str]) -> exp.Expr:
         inline = {n for n in self._closure(direct, stop) if n not in stop}
         statement = body
         for name in self._order:
@@ -102,5 +102,5 @@ class SharedStatements:
         return statement
 
 
-def _references(body: exp.Expression, known: set[str]) -> set[str]:
+def _references(body: exp.Expr, known: set[str]) -> set[str]:
     return {t.name for t in body.find_all(exp.Table) if not t.args.get("db") and t.name in known}
