@@ -145,7 +145,7 @@ class Engine:
             check_samples(con, compiler, snap)  # limits: --query.max-samples
             # After check_samples, which reads the CTEs' shapes: planning attaches them.
             plan = SharedStatements(compiler.ctes, [*checks, *notes, *outputs])
-            sql = (plan.sql(con, i) for i in range(len(plan.statements)))
+            sql = (plan.statement_sql(con, i) for i in range(len(plan.statements)))
             for (_, message), text in zip(compiler.assertions, sql, strict=False):
                 row = con.execute(text).fetchone()
                 if row is not None:

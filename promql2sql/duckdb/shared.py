@@ -67,7 +67,7 @@ class SharedStatements:
         self._needs = [sorted(self._closure(deps, set()) & stop, key=self._order.index) for deps in root_deps]
         self._done: set[str] = set()
 
-    def sql(self, con: duckdb.DuckDBPyConnection, i: int) -> str:
+    def statement_sql(self, con: duckdb.DuckDBPyConnection, i: int) -> str:
         """Statement ``i``, after computing the shared tables it reads (once per plan).
 
         Tables are computed when first needed, so a check that fails stops the query before
