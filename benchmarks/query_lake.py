@@ -38,10 +38,16 @@ import pyarrow.feather as feather
 # Where the engine spends time, by the engine function a profile sample is under (innermost
 # match wins). Names of promql2sql/engine.py; a renamed function only lands in "other".
 PHASES = {
-    "_compile": "parse + plan + build SQL (Python)",
+    "parse_expr": "parse + plan + build SQL (Python)",
+    "plan_query": "parse + plan + build SQL (Python)",
+    "compile": "parse + plan + build SQL (Python)",
+    "_outputs": "parse + plan + build SQL (Python)",
+    "check_samples": "max-samples check",
+    "statement_sql": "shared intermediate results (temporary tables)",
     "_annotations": "annotation queries (warnings/infos)",
+    "_arrow": "result statements (points, series)",
     "_vector_result": "result building",
-    "_run": "main query",
+    "_run": "check queries and other",
     "_duckdb_execute": "assertion queries (con.execute)",
 }
 

@@ -250,5 +250,7 @@ def _fmt(v: object) -> str:
     if isinstance(v, VectorMatching):
         on = "on" if v.on else "ignoring"
         s = f"{v.card.value} {on}({', '.join(v.matching_labels)})"
-        return s + (f" include({', '.join(v.include)})" if v.include else "")
+        s += f" include({', '.join(v.include)})" if v.include else ""
+        s += f" fill_left({v.fill_lhs!r})" if v.fill_lhs is not None else ""
+        return s + (f" fill_right({v.fill_rhs!r})" if v.fill_rhs is not None else "")
     return repr(v)

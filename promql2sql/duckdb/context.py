@@ -129,6 +129,9 @@ class Compiler:
         self.querier = querier
         self.ctes: list[tuple[str, exp.Expression]] = []
         self.tables: dict[str, pa.Table] = {}
+        # Series CTEs read straight from the index: their rows, for decisions at compile time
+        # (e.g. an annotation that cannot fire is not queried at all).
+        self.index_series: dict[str, pa.Table] = {}
         self._memo: dict[tuple[Node, Timeline], Rel] = {}
         self._steps: dict[Timeline, str] = {}
         # (query returning one offending value or nothing, message with {} for that value, or

@@ -71,7 +71,8 @@ ELEMENTWISE: dict[str, str] = {
     "acosh": "CASE WHEN v < 1 THEN 'nan'::DOUBLE ELSE acosh(v) END",
     "atanh": "CASE WHEN abs(v) > 1 THEN 'nan'::DOUBLE ELSE atanh(v) END",
     "deg": "v * 180 / pi()", "rad": "v * pi() / 180",
-    "sgn": "CASE WHEN v > 0 THEN 1.0 WHEN v < 0 THEN -1.0 ELSE v END",
+    # DuckDB orders NaN above every number, so NaN > 0 would be true.
+    "sgn": "CASE WHEN isnan(v) THEN v WHEN v > 0 THEN 1.0 WHEN v < 0 THEN -1.0 ELSE v END",
     "neg": "-v",
     "timestamp": "ts / 1000.0",
     # Go's math.Floor(x*(1/to)+0.5)/(1/to): round half up to a multiple of `to`.

@@ -45,19 +45,21 @@ DERIVED = {
 }
 
 _N = {"n": "count(v)"}
+_FINITE = "bool_and(isfinite(v))"
+_IF_FINITE = "CASE WHEN fin THEN {} ELSE 'nan'::DOUBLE END"
 _NONNAN_MIN = "min(v) FILTER (WHERE NOT isnan(v))"
 _NONNAN_MAX = "max(v) FILTER (WHERE NOT isnan(v))"
 # Marker rows have v NULL but a ts: aggregates over ts must skip them explicitly.
-_MIN_TS = "min(ts) FILTER (WHERE v IS NOT NULL)"
-_MAX_TS = "max(ts) FILTER (WHERE v IS NOT NULL)"
-_EDGES = {"fts": _MIN_TS, "lts": _MAX_TS, "fv": "arg_min(v, ts)", "lv": "arg_max(v, ts)"}
+MIN_TS = "min(ts) FILTER (WHERE v IS NOT NULL)"
+MAX_TS = "max(ts) FILTER (WHERE v IS NOT NULL)"
+_EDGES = {"fts": MIN_TS, "lts": MAX_TS, "fv": "arg_min(v, ts)", "lv": "arg_max(v, ts)"}
 # The window's values in time order (list() over a window keeps the frame's order).
 _LIST = {"l": "list(v) FILTER (WHERE v IS NOT NULL)"}
 # The sample before the window's first one (the anchor); a first sample without one gets a
 # timestamp no anchor can have, so arg_min does not skip to the second sample.
-_NO_TS = "-9223372036854775807"
-_ANCHOR = {
-    "fpts": f"arg_min(coalesce(pts, {_NO_TS}), ts) FILTER (WHERE v IS NOT NULL)",
+NO_TS = "-9223372036854775807"
+ANCHOR = {
+    "fpts": f"arg_min(coalesce(pts, {NO_TS}), ts) FILTER (WHERE v IS NOT NULL)",
     "fpv": "arg_min(pv, ts)",
 }
 
@@ -99,7 +101,7 @@ def _interpolate(t1: str, v1: str, t2: str, v2: str, t: str, counter: bool) -> s
 def _anchored_rate(counter: bool, per_second: bool) -> RangeFn:
     """extendedRate, anchored: from the last sample at or before the range start (within the
     lookback delta; else the window's first) to the window's last sample, no extrapolation."""
-    aggs = {**_N, **_EDGES, **_ANCHOR}
+    aggs = {**_N, **_EDGES, **ANCHOR}
     value = "lv - left"
     if counter:
         aggs |= {"drops": "sum(dropv)", "drop0": "arg_min(dropv, ts)"}
@@ -118,18 +120,18 @@ def _smoothed_rate(counter: bool, per_second: bool) -> RangeFn:
     """extendedRate, smoothed: both range edges interpolated between the samples around them
     (the lookback delta on either side bounds the search); an edge with a sample on one side
     only takes that sample."""
-    aggs = {**_N, **_EDGES, **_ANCHOR}
+    aggs = {**_N, **_EDGES, **ANCHOR}
     # The first sample after te, and the one before it (the last sample at or before te).
     after = {
-        "bts": _MIN_TS,
+        "bts": MIN_TS,
         "bv": "arg_min(v, ts)",
-        "bpts": f"arg_min(coalesce(pts, {_NO_TS}), ts) FILTER (WHERE v IS NOT NULL)",
+        "bpts": f"arg_min(coalesce(pts, {NO_TS}), ts) FILTER (WHERE v IS NOT NULL)",
         "bpv": "arg_min(pv, ts)",
     }
     lets = (
         # a: the last sample at or before the range start; s: the one after it.
-        ("a_ts", f"nullif(CASE WHEN n > 0 THEN fpts ELSE bpts END, {_NO_TS})"),
-        ("b_pts", f"nullif(bpts, {_NO_TS})"),
+        ("a_ts", f"nullif(CASE WHEN n > 0 THEN fpts ELSE bpts END, {NO_TS})"),
+        ("b_pts", f"nullif(bpts, {NO_TS})"),
         ("a_v", "CASE WHEN n > 0 THEN fpv ELSE bpv END"),
         ("has_a", "coalesce(a_ts > te - rng - lb, FALSE)"),
         ("has_b", "bts IS NOT NULL"),
@@ -162,7 +164,7 @@ def _smoothed_rate(counter: bool, per_second: bool) -> RangeFn:
 def _anchored_count(flag: str) -> RangeFn:
     """funcChanges / funcResets, anchored: the anchor (pickFirstSampleIndices) is the first
     sample compared; without one, the window's first sample is."""
-    aggs = {**_N, "s": f"sum({flag})", "f": f"arg_min({flag}, ts)", **_ANCHOR}
+    aggs = {**_N, "s": f"sum({flag})", "f": f"arg_min({flag}, ts)", **ANCHOR}
     return RangeFn(aggs, "(s - CASE WHEN has_a THEN 0 ELSE f END)::DOUBLE", derived=(flag,),
                    lets=(("has_a", "fpts > te - rng - lb"),))  # fmt: skip
 
@@ -225,19 +227,21 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
     "max_over_time": RangeFn({**_N, "m": _NONNAN_MAX}, "coalesce(m, 'nan'::DOUBLE)"),
     # ...and on ties the later sample wins (>=, <=); all NaN: the last sample.
     "ts_of_max_over_time": RangeFn(
-        {**_N, "m": "arg_max(ts, row(v, ts)) FILTER (WHERE NOT isnan(v))", "x": _MAX_TS},
+        {**_N, "m": "arg_max(ts, row(v, ts)) FILTER (WHERE NOT isnan(v))", "x": MAX_TS},
         "coalesce(m, x) / 1000.0",
     ),
     "ts_of_min_over_time": RangeFn(
-        {**_N, "m": "arg_min(ts, row(v, -ts)) FILTER (WHERE NOT isnan(v))", "x": _MAX_TS},
+        {**_N, "m": "arg_min(ts, row(v, -ts)) FILTER (WHERE NOT isnan(v))", "x": MAX_TS},
         "coalesce(m, x) / 1000.0",
     ),
-    "stddev_over_time": RangeFn({**_N, "x": "stddev_pop(v)"}, "x"),
-    "stdvar_over_time": RangeFn({**_N, "x": "var_pop(v)"}, "x"),
+    # funcStddevOverTime's running (Welford) update turns any NaN or Inf into NaN; DuckDB's
+    # stddev_pop of a lone NaN or Inf is 0.
+    "stddev_over_time": RangeFn({**_N, "x": "stddev_pop(v)", "fin": _FINITE}, _IF_FINITE.format("x")),
+    "stdvar_over_time": RangeFn({**_N, "x": "var_pop(v)", "fin": _FINITE}, _IF_FINITE.format("x")),
     "last_over_time": RangeFn({**_N, "x": "arg_max(v, ts)"}, "x"),
     "first_over_time": RangeFn({**_N, "x": "arg_min(v, ts)"}, "x"),
-    "ts_of_last_over_time": RangeFn({**_N, "x": _MAX_TS}, "x / 1000.0"),
-    "ts_of_first_over_time": RangeFn({**_N, "x": _MIN_TS}, "x / 1000.0"),
+    "ts_of_last_over_time": RangeFn({**_N, "x": MAX_TS}, "x / 1000.0"),
+    "ts_of_first_over_time": RangeFn({**_N, "x": MIN_TS}, "x / 1000.0"),
     "present_over_time": RangeFn(_N, "1.0"),
     # funcMadOverTime: the median of the deviations from the median; a NaN makes it NaN.
     "mad_over_time": RangeFn(
@@ -254,7 +258,7 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
     "delta": _rate(counter=False, per_second=False),
     # instantValue (irate/idelta): the last two samples of the window.
     "irate": RangeFn(
-        {**_N, "lts": _MAX_TS, "lv": "arg_max(v, ts)", "lpv": "arg_max(pv, ts)", "lpts": "arg_max(pts, ts)"},
+        {**_N, "lts": MAX_TS, "lv": "arg_max(v, ts)", "lpv": "arg_max(pv, ts)", "lpts": "arg_max(pts, ts)"},
         f"CASE WHEN lpts > te - rng THEN (CASE WHEN {go_lt('lv', 'lpv')} "
         "THEN lv ELSE lv - lpv END) / ((lts - lpts) / 1000.0) END",
         min_samples=2,

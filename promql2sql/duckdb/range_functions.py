@@ -1,10 +1,17 @@
-"""Functions of a range vector (``rate``, ``*_over_time``, ...), as windowed aggregates.
+"""Functions of a range vector (``rate``, ``*_over_time``, ...): windows, then a final expression.
 
-The grid's evaluation times are merged into each series' sample stream as marker rows; one
-window per series, ``RANGE BETWEEN range-1 PRECEDING AND CURRENT ROW`` over integer
-milliseconds, is exactly Prometheus 3's left-open window ``(te - range, te]``. DuckDB
-evaluates such frames with segment trees, so the cost grows with samples + steps, not with
-their product. ``range_catalog.py`` says what each function aggregates and computes.
+``range_catalog.py`` says what each function aggregates over a window ``(te - range, te]``
+(Prometheus 3's left-open window) and how it computes its value from the aggregates. This
+module picks how the windows are computed, from the function's aggregates and the query's
+shape (which lowering is exact for it, and cheapest):
+
+- ``range_groups.py``: windows that overlap little, as one GROUP BY (series, step);
+- ``range_edges.py``: functions of a window's first and last samples, found per sample;
+- here: window aggregates. The evaluation times are merged into each series' sample stream
+  as marker rows; one window per series, ``RANGE BETWEEN range-1 PRECEDING AND CURRENT
+  ROW`` over integer milliseconds, is exactly the left-open window. DuckDB evaluates such
+  frames with segment trees (cost grows with samples + steps, not their product), but for
+  every sample row, not only the step rows kept.
 
 ``anchored`` windows also look at the last sample before the range (within the lookback
 delta), through each sample's predecessor (``lag``); ``smoothed`` ones also at the first
@@ -19,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot.expressions as exp
 
 from .. import plan as p
@@ -28,6 +37,8 @@ from ..gostr import format_float_g
 from .context import Compiler, Scal, Timeline, Vec, handles, num, parse_template, table, tmpl
 from .histograms import go_g_sql, go_quote_sql
 from .range_catalog import DERIVED, EXTENDED, PREV, QUANTILE_LIST, RANGE_FUNCTIONS, RangeFn
+from .range_edges import ORDINALS, edge_computable, edge_windows, regular_edge_windows
+from .range_groups import groupable, grouped_windows
 from .selectors import WindowInput, window_input
 
 # engine.go: of the range functions only first/last_over_time keep the metric name (the
@@ -49,17 +60,17 @@ def range_function(c: Compiler, node: p.RangeFunction, tl: Timeline) -> Vec:
     if node.func == "quantile_over_time" and "p0" in consts:
         q = _literal(node.params[0])
         consts["qc"] = num(1.0 - min(max(q, 0.0), 1.0) if not math.isnan(q) else 0.5)
-    win, points = _lower(c, node, fn, w, consts, dynamic)
+    win, points = _lower(c, node, fn, w, tl, consts, dynamic)
     drop = exp.column("drop_name") if node.func in KEEPS_NAME else exp.true()
     series = c.cte(exp.select("sk", "labels", drop.as_("drop_name")).from_(w.series), "series")
     if node.func in ("rate", "increase") and isinstance(node.matrix, p.RangeSelect):
-        _not_counter_info(c, node, fn, w, consts, dynamic)
+        _not_counter_info(c, node, fn, w, tl, consts, dynamic)
     _annotate(c, node, consts, win, points)
     return Vec(points, series)
 
 
 def _lower(
-    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput,
+    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput, tl: Timeline,
     consts: dict[str, exp.Expression], dynamic: dict[str, str],
 ) -> tuple[str, str]:  # fmt: skip
     """The windows (CTE ``win``: one row per series and step) and the points of ``fn``."""
@@ -68,8 +79,42 @@ def _lower(
     rng = node.matrix.range_ms
     lb = node.matrix.lookback_ms if isinstance(node.matrix, p.RangeSelect) else 0
     # 1. per-sample columns: previous sample, and what the function derives from it
-    enriched = with_columns(exp.select("sk", "ts", "v").from_(w.samples), PREV.items())
+    regular = node.matrix.at_ms is None and not dynamic
+    grouped = groupable(node.func, fn, rng, tl, regular)
+    edges = not grouped and edge_computable(fn)
+    # One window pass (one sort) for the previous sample and, for edges, the sample numbers.
+    per_sample = {**PREV, **(ORDINALS if edges and regular else {})}
+    enriched = exp.select("sk", "ts", "v", *(_snippet(s).as_(n) for n, s in per_sample.items())).from_(w.samples)
     enriched = with_columns(enriched.subquery(), ((d, DERIVED[d]) for d in fn.derived))
+    if grouped:
+        # 2-3. windows that overlap little: one GROUP BY (range_groups.py)
+        windowed = grouped_windows(c, fn, enriched, tl, tl.start - node.matrix.offset_ms, rng, params)
+    elif edges and regular:
+        # 2-3. first/last sample of each window, found by the samples (range_edges.py)
+        windowed = regular_edge_windows(c, fn, enriched, tl, tl.start - node.matrix.offset_ms, rng)
+    elif edges:
+        # 2-3. first/last sample of each window by ASOF joins (range_edges.py)
+        windowed = edge_windows(c, fn, enriched, grid, rng, list(dynamic))
+    else:
+        windowed = _marker_windows(c, fn, enriched, grid, rng, lb, dynamic, params)
+    win = c.cte(
+        exp.select("*", num(rng).as_("rng"), num(lb).as_("lb"))
+        .from_(windowed.subquery())
+        .where(exp.and_("t IS NOT NULL", exp.GTE(this=exp.column("n"), expression=num(fn.min_samples)))),
+        "win",
+    )
+    # 4. the function's value from the aggregates
+    staged = with_columns(table(win), ((name, _sub(s, params)) for name, s in fn.lets), parsed=True)
+    value = _sub(fn.final, params)
+    final = exp.select("sk", "t", exp.paren(value).as_("v")).from_(staged.subquery())
+    return win, c.cte(exp.select("*").from_(final.subquery()).where("v IS NOT NULL"), node.func)
+
+
+def _marker_windows(
+    c: Compiler, fn: RangeFn, enriched: exp.Select, grid: str, rng: int, lb: int,
+    dynamic: dict[str, str], params: dict[str, exp.Expression],
+) -> exp.Select:  # fmt: skip
+    """Window aggregates of ``fn`` for every sample and marker row (filtered by the caller)."""
     # 2. the evaluation times as marker rows (t set, v NULL) in the same stream
     markers = exp.select(
         "sk", exp.column("te").as_("ts"), exp.null().as_("v"),
@@ -85,28 +130,20 @@ def _lower(
     aggs = [_over(_frame(max(rng - 1, 0), None), s, params).as_(name) for name, s in fn.aggs.items()]
     aggs += [_over(_frame(None, lb), s, params).as_(name) for name, s in fn.after.items()]
     # Filter marker rows only after the windows are computed (WHERE would run before them).
-    windowed = exp.select("sk", "t", exp.column("ts").as_("te"), *dynamic, *aggs).from_(u)
-    win = c.cte(
-        exp.select("*", num(rng).as_("rng"), num(lb).as_("lb"))
-        .from_(windowed.subquery())
-        .where(exp.and_("t IS NOT NULL", exp.GTE(this=exp.column("n"), expression=num(fn.min_samples)))),
-        "win",
-    )
-    # 4. the function's value from the aggregates
-    staged = with_columns(table(win), ((name, _sub(s, params)) for name, s in fn.lets), parsed=True)
-    value = _sub(fn.final, params)
-    final = exp.select("sk", "t", exp.paren(value).as_("v")).from_(staged.subquery())
-    return win, c.cte(exp.select("*").from_(final.subquery()).where("v IS NOT NULL"), node.func)
+    return exp.select("sk", "t", exp.column("ts").as_("te"), *dynamic, *aggs).from_(u)
 
 
 def _not_counter_info(
-    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput,
+    c: Compiler, node: p.RangeFunction, fn: RangeFn, w: WindowInput, tl: Timeline,
     consts: dict[str, exp.Expression], dynamic: dict[str, str],
 ) -> None:  # fmt: skip
     """engine.go (rangeEval of a matrix selector): rate/increase of a named series with a
     result, whose name does not look like a counter's. Whether there is a result is worked
     out again for those series only (this query runs apart from the main one), which costs
     next to nothing when every name ends like a counter's."""
+    known = c.index_series.get(w.series)
+    if known is not None and not _any_non_counter_name(known):
+        return
     name = tmpl("labels['__name__']")
     bad = c.cte(
         tmpl(
@@ -128,13 +165,22 @@ def _not_counter_info(
     if not (isinstance(m, p.RangeSelect) and (m.anchored or m.smoothed)):
         # extrapolatedRate has a result for every window with two samples: count them only.
         fn = RangeFn({"n": "count(v)"}, "1.0", min_samples=2)
-    _, points = _lower(c, node, fn, narrowed, consts, dynamic)
+    _, points = _lower(c, node, fn, narrowed, tl, consts, dynamic)
     query = tmpl(
         "SELECT DISTINCT :q FROM :bad WHERE sk IN (SELECT sk FROM :points)",
         q=go_quote_sql(name), bad=table(bad), points=table(points),
     )  # fmt: skip
     pos = node.arg_pos[0] if node.arg_pos else ""
     c.infos.append((query, _NOT_COUNTER.replace("({})", f"({_escape(pos)})")))
+
+
+def _any_non_counter_name(series: pa.Table) -> bool:
+    """Whether some selected series has a name that does not end like a counter's."""
+    names = pc.fill_null(pc.list_flatten(pc.map_lookup(series.column("labels"), "__name__", "all")), "")
+    counter_like = pc.equal(names, "")
+    for suffix in _COUNTER_SUFFIXES:
+        counter_like = pc.or_(counter_like, pc.ends_with(names, suffix))
+    return not pc.all(counter_like).as_py() if len(names) else False
 
 
 def _pick(node: p.RangeFunction, consts: dict[str, exp.Expression]) -> RangeFn | None:

@@ -29,7 +29,10 @@ def selected_series(c: Compiler, matchers: tuple) -> str:
         source: exp.Expression = table(c.register(data, "sel"))
     else:  # SQL over the lake's series files (portable SQL for `promlake translate`)
         source = data.subquery()
-    return c.cte(tmpl("SELECT sk, labels, FALSE AS drop_name FROM :t", t=source), "series")
+    name = c.cte(tmpl("SELECT sk, labels, FALSE AS drop_name FROM :t", t=source), "series")
+    if isinstance(data, pa.Table):
+        c.index_series[name] = data
+    return name
 
 
 def samples_for(c: Compiler, series: str, mint: int, maxt: int, keep_stale: bool) -> str:

@@ -21,9 +21,10 @@ STEP = 15_000
 FLUSHED = 120  # samples k * STEP, k < FLUSHED, are in Parquet blocks; the next 20 in the head
 T = 1_500_000  # k = 100: every series has the value 100
 
-# No data needed, and far slower than any bound below: 8.64M inner steps in one subquery
-# (minutes here). ``slow_query`` checks that it takes more than SLOW_S.
-SLOW = "count_over_time(vector(1)[1d:10ms])"
+# No data needed, and far slower than any bound below (over a minute here): a max over
+# 1-day windows of 8.64M inner points, at 3,600 steps of an outer subquery. (A plain
+# count_over_time(vector(1)[1d:10ms]) is one GROUP BY now, well under a second.)
+SLOW = "max_over_time(max_over_time(vector(1)[1d:10ms])[1h:1s])"
 SLOW_AT = 100_000_000
 SLOW_S = 2.0
 TOO_MANY = "query processing would load too many samples into memory in query execution"

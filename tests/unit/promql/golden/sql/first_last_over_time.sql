@@ -47,46 +47,34 @@ WITH series_0 AS (
     st.t - 0 AS te
   FROM series_0 AS s
   CROSS JOIN steps_2 AS st
-), marked_4 AS (
+), copies_4 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 600000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
   FROM (
     SELECT
       *
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_1
-            )
-          )
-        )
+        FROM samples_1
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    t
-  FROM grid_3
 ), win_5 AS (
   SELECT
     *,
@@ -95,11 +83,14 @@ WITH series_0 AS (
   FROM (
     SELECT
       sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS n,
-      ARG_MAX(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS x
-    FROM marked_4
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n,
+      ARG_MAX(v, ts) AS x
+    FROM copies_4
+    GROUP BY
+      sk,
+      k
   )
   WHERE
     NOT t IS NULL AND n >= 1
@@ -172,46 +163,34 @@ WITH series_0 AS (
     st.t - 0 AS te
   FROM series_8 AS s
   CROSS JOIN steps_2 AS st
-), marked_11 AS (
+), copies_11 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 600000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
   FROM (
     SELECT
       *
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_9
-            )
-          )
-        )
+        FROM samples_9
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    t
-  FROM grid_10
 ), win_12 AS (
   SELECT
     *,
@@ -220,11 +199,14 @@ WITH series_0 AS (
   FROM (
     SELECT
       sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS n,
-      ARG_MIN(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS x
-    FROM marked_11
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n,
+      ARG_MIN(v, ts) AS x
+    FROM copies_11
+    GROUP BY
+      sk,
+      k
   )
   WHERE
     NOT t IS NULL AND n >= 1

@@ -47,10 +47,15 @@ WITH series_0 AS (
     1640000 AS te
   FROM series_0 AS s
   CROSS JOIN steps_2 AS st
-), marked_4 AS (
+), edges_4 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+    SUM(CAST((
+      dropv <> 0
+    ) AS INT)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS nz_drop,
+    SUM(CAST(ISINF(dropv) AS INT)) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS inf_drop,
+    SUM(CASE WHEN ISINF(dropv) THEN 0 ELSE dropv END) OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c_drop
   FROM (
     SELECT
       *,
@@ -63,38 +68,16 @@ WITH series_0 AS (
       FROM (
         (
           SELECT
-            *,
+            sk,
+            ts,
+            v,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
             LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_1
-              )
-            )
-          )
+          FROM samples_1
         )
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    NULL AS dropv,
-    t
-  FROM grid_3
 ), win_5 AS (
   SELECT
     *,
@@ -102,19 +85,27 @@ WITH series_0 AS (
     0 AS lb
   FROM (
     SELECT
-      sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS n,
-      MIN(ts) FILTER(WHERE
-        NOT v IS NULL) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS fts,
-      MAX(ts) FILTER(WHERE
-        NOT v IS NULL) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS lts,
-      ARG_MIN(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS fv,
-      ARG_MAX(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS lv,
-      SUM(dropv) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS drops,
-      ARG_MIN(dropv, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS drop0
-    FROM marked_4
+      g.sk,
+      g.t,
+      g.te,
+      l.rn - f.rn + 1 AS n,
+      f.ts AS fts,
+      l.ts AS lts,
+      f.v AS fv,
+      l.v AS lv,
+      CASE
+        WHEN l.nz_drop = f.nz_drop
+        THEN f.dropv
+        WHEN l.inf_drop - f.inf_drop + CAST(ISINF(f.dropv) AS INT) > 0
+        THEN CAST('inf' AS DOUBLE)
+        ELSE l.c_drop - f.c_drop + f.dropv
+      END AS drops,
+      f.dropv AS drop0
+    FROM grid_3 AS g
+    ASOF JOIN edges_4 AS l
+      ON g.sk = l.sk AND g.te >= l.ts
+    ASOF JOIN edges_4 AS f
+      ON g.sk = f.sk AND g.te - 600000 < f.ts
   )
   WHERE
     NOT t IS NULL AND n >= 2
@@ -243,46 +234,25 @@ WITH series_0 AS (
         sk
       FROM noncounter_8
     )
-), marked_11 AS (
+), edges_11 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn
   FROM (
     SELECT
       *
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_9
-            )
-          )
-        )
+        FROM samples_9
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    t
-  FROM grid_10
 ), win_12 AS (
   SELECT
     *,
@@ -290,11 +260,15 @@ WITH series_0 AS (
     0 AS lb
   FROM (
     SELECT
-      sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 599999 PRECEDING AND CURRENT ROW) AS n
-    FROM marked_11
+      g.sk,
+      g.t,
+      g.te,
+      l.rn - f.rn + 1 AS n
+    FROM grid_10 AS g
+    ASOF JOIN edges_11 AS l
+      ON g.sk = l.sk AND g.te >= l.ts
+    ASOF JOIN edges_11 AS f
+      ON g.sk = f.sk AND g.te - 600000 < f.ts
   )
   WHERE
     NOT t IS NULL AND n >= 2

@@ -47,46 +47,34 @@ WITH series_0 AS (
     st.t - 0 AS te
   FROM series_0 AS s
   CROSS JOIN steps_2 AS st
-), marked_4 AS (
+), copies_4 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 300000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
   FROM (
     SELECT
       *
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_1
-            )
-          )
-        )
+        FROM samples_1
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    t
-  FROM grid_3
 ), win_5 AS (
   SELECT
     *,
@@ -95,10 +83,13 @@ WITH series_0 AS (
   FROM (
     SELECT
       sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS n
-    FROM marked_4
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n
+    FROM copies_4
+    GROUP BY
+      sk,
+      k
   )
   WHERE
     NOT t IS NULL AND n >= 1

@@ -47,10 +47,19 @@ WITH series_0 AS (
     st.t - 0 AS te
   FROM series_0 AS s
   CROSS JOIN steps_2 AS st
-), marked_4 AS (
+), copies_4 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 300000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
   FROM (
     SELECT
       *,
@@ -63,38 +72,16 @@ WITH series_0 AS (
       FROM (
         (
           SELECT
-            *,
+            sk,
+            ts,
+            v,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
             LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_1
-              )
-            )
-          )
+          FROM samples_1
         )
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    NULL AS dropv,
-    t
-  FROM grid_3
 ), win_5 AS (
   SELECT
     *,
@@ -103,18 +90,21 @@ WITH series_0 AS (
   FROM (
     SELECT
       sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS n,
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n,
       MIN(ts) FILTER(WHERE
-        NOT v IS NULL) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS fts,
+        NOT v IS NULL) AS fts,
       MAX(ts) FILTER(WHERE
-        NOT v IS NULL) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS lts,
-      ARG_MIN(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS fv,
-      ARG_MAX(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS lv,
-      SUM(dropv) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS drops,
-      ARG_MIN(dropv, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS drop0
-    FROM marked_4
+        NOT v IS NULL) AS lts,
+      ARG_MIN(v, ts) AS fv,
+      ARG_MAX(v, ts) AS lv,
+      SUM(dropv) AS drops,
+      ARG_MIN(dropv, ts) AS drop0
+    FROM copies_4
+    GROUP BY
+      sk,
+      k
   )
   WHERE
     NOT t IS NULL AND n >= 2
@@ -245,46 +235,34 @@ WITH series_0 AS (
         sk
       FROM noncounter_8
     )
-), marked_11 AS (
+), copies_11 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1800000
+        ) / 1.0) AS BIGINT), 0),
+        LEAST(CAST(FLOOR((
+          ts + 300000 - 1 - 1800000
+        ) / 1.0) AS BIGINT), 0) + 1
+      )
+    ) AS k
   FROM (
     SELECT
       *
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_9
-            )
-          )
-        )
+        FROM samples_9
       )
     )
   )
-  UNION ALL
-  SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    t
-  FROM grid_10
 ), win_12 AS (
   SELECT
     *,
@@ -293,10 +271,13 @@ WITH series_0 AS (
   FROM (
     SELECT
       sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS n
-    FROM marked_11
+      1800000 + k * 1 AS t,
+      1800000 + k * 1 AS te,
+      COUNT(v) AS n
+    FROM copies_11
+    GROUP BY
+      sk,
+      k
   )
   WHERE
     NOT t IS NULL AND n >= 2

@@ -63,24 +63,12 @@ WITH series_0 AS (
       FROM (
         (
           SELECT
-            *,
+            sk,
+            ts,
+            v,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
             LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_1
-              )
-            )
-          )
+          FROM samples_1
         )
       )
     )
@@ -328,24 +316,12 @@ WITH series_0 AS (
       FROM (
         (
           SELECT
-            *,
+            sk,
+            ts,
+            v,
+            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
             LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_9
-              )
-            )
-          )
+          FROM samples_9
         )
       )
     )

@@ -116,24 +116,12 @@ WITH series_0 AS (
     FROM (
       (
         SELECT
-          *,
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
           LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM subq_9
-            )
-          )
-        )
+        FROM subq_9
       )
     )
   )

@@ -47,78 +47,115 @@ WITH series_0 AS (
     st.t - 0 AS te
   FROM series_0 AS s
   CROSS JOIN steps_2 AS st
-), marked_4 AS (
+), edges_4 AS (
   SELECT
     *,
-    CAST(NULL AS BIGINT) AS t
+    CASE WHEN (
+      NOT ISNAN(v) AND NOT ISNAN(pv) AND v < pv
+    ) THEN pv ELSE 0 END AS dropv
   FROM (
     SELECT
-      *,
-      CASE WHEN (
-        NOT ISNAN(v) AND NOT ISNAN(pv) AND v < pv
-      ) THEN pv ELSE 0 END AS dropv
+      *
     FROM (
-      SELECT
-        *
-      FROM (
-        (
-          SELECT
-            *,
-            LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-          FROM (
-            SELECT
-              *,
-              LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  sk,
-                  ts,
-                  v
-                FROM samples_1
-              )
-            )
-          )
-        )
+      (
+        SELECT
+          sk,
+          ts,
+          v,
+          LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
+          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts,
+          ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+          LEAD(ts) OVER (PARTITION BY sk ORDER BY ts) AS nts
+        FROM samples_1
       )
     )
   )
-  UNION ALL
+), lasts_5 AS (
   SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    NULL AS dropv,
-    t
-  FROM grid_3
-), win_5 AS (
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1560000
+        ) / 60000.0) AS BIGINT), 0),
+        LEAST(COALESCE(CAST(CEIL((
+          nts - 1560000
+        ) / 60000.0) AS BIGINT) - 1, 4), 4) + 1
+      )
+    ) AS k
+  FROM edges_4
+), firsts_6 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(COALESCE(CAST(CEIL((
+          pts + 300000 - 1560000
+        ) / 60000.0) AS BIGINT), 0), 0),
+        LEAST(CAST(CEIL((
+          ts + 300000 - 1560000
+        ) / 60000.0) AS BIGINT) - 1, 4) + 1
+      )
+    ) AS k
+  FROM edges_4
+), edgewins_7 AS (
+  SELECT
+    l.sk,
+    1560000 + l.k * 60000 AS t,
+    1560000 + l.k * 60000 AS te,
+    l.rn - f.rn + 1 AS n,
+    f.ts AS fts,
+    l.ts AS lts,
+    f.v AS fv,
+    l.v AS lv,
+    f.dropv AS drops,
+    f.dropv AS drop0,
+    f.rn AS __frn,
+    l.rn AS __lrn
+  FROM lasts_5 AS l
+  JOIN firsts_6 AS f
+    ON l.sk = f.sk AND l.k = f.k
+), resets_8 AS (
+  SELECT
+    w.sk,
+    w.t,
+    FSUM(r.dropv) AS corr
+  FROM edgewins_7 AS w
+  JOIN (
+    SELECT
+      sk,
+      rn,
+      dropv
+    FROM edges_4
+    WHERE
+      dropv <> 0
+  ) AS r
+    ON r.sk = w.sk AND r.rn > w.__frn AND r.rn <= w.__lrn
+  GROUP BY ALL
+), win_9 AS (
   SELECT
     *,
     300000 AS rng,
     0 AS lb
   FROM (
     SELECT
-      sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS n,
-      MIN(ts) FILTER(WHERE
-        NOT v IS NULL) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS fts,
-      MAX(ts) FILTER(WHERE
-        NOT v IS NULL) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS lts,
-      ARG_MIN(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS fv,
-      ARG_MAX(v, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS lv,
-      SUM(dropv) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS drops,
-      ARG_MIN(dropv, ts) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS drop0
-    FROM marked_4
+      w.sk,
+      w.t,
+      w.te,
+      w.n,
+      w.fts,
+      w.lts,
+      w.fv,
+      w.lv,
+      w.drop0,
+      w.drops + COALESCE(x.corr, 0) AS drops
+    FROM edgewins_7 AS w
+    LEFT JOIN resets_8 AS x
+      ON x.sk = w.sk AND x.t = w.t
   )
   WHERE
     NOT t IS NULL AND n >= 2
-), rate_6 AS (
+), rate_10 AS (
   SELECT
     *
   FROM (
@@ -194,7 +231,7 @@ WITH series_0 AS (
                   FROM (
                     SELECT
                       *
-                    FROM win_5
+                    FROM win_9
                   )
                 )
               )
@@ -206,13 +243,13 @@ WITH series_0 AS (
   )
   WHERE
     NOT v IS NULL
-), series_7 AS (
+), series_11 AS (
   SELECT
     sk,
     labels,
     TRUE AS drop_name
   FROM series_0
-), noncounter_8 AS (
+), noncounter_12 AS (
   SELECT
     sk,
     labels
@@ -225,7 +262,7 @@ WITH series_0 AS (
         LAMBDA x : ENDS_WITH(labels['__name__'], x)
       )
     )
-), samples_9 AS (
+), samples_13 AS (
   SELECT
     *
   FROM samples_1
@@ -233,9 +270,9 @@ WITH series_0 AS (
     sk IN (
       SELECT
         sk
-      FROM noncounter_8
+      FROM noncounter_12
     )
-), grid_10 AS (
+), grid_14 AS (
   SELECT
     *
   FROM grid_3
@@ -243,64 +280,70 @@ WITH series_0 AS (
     sk IN (
       SELECT
         sk
-      FROM noncounter_8
+      FROM noncounter_12
     )
-), marked_11 AS (
+), edges_15 AS (
   SELECT
-    *,
-    CAST(NULL AS BIGINT) AS t
+    *
   FROM (
-    SELECT
-      *
-    FROM (
-      (
-        SELECT
-          *,
-          LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts
-        FROM (
-          SELECT
-            *,
-            LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv
-          FROM (
-            SELECT
-              *
-            FROM (
-              SELECT
-                sk,
-                ts,
-                v
-              FROM samples_9
-            )
-          )
-        )
-      )
+    (
+      SELECT
+        sk,
+        ts,
+        v,
+        LAG(v) OVER (PARTITION BY sk ORDER BY ts) AS pv,
+        LAG(ts) OVER (PARTITION BY sk ORDER BY ts) AS pts,
+        ROW_NUMBER() OVER (PARTITION BY sk ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rn,
+        LEAD(ts) OVER (PARTITION BY sk ORDER BY ts) AS nts
+      FROM samples_13
     )
   )
-  UNION ALL
+), lasts_16 AS (
   SELECT
-    sk,
-    te AS ts,
-    NULL AS v,
-    NULL AS pv,
-    NULL AS pts,
-    t
-  FROM grid_10
-), win_12 AS (
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(CAST(CEIL((
+          ts - 1560000
+        ) / 60000.0) AS BIGINT), 0),
+        LEAST(COALESCE(CAST(CEIL((
+          nts - 1560000
+        ) / 60000.0) AS BIGINT) - 1, 4), 4) + 1
+      )
+    ) AS k
+  FROM edges_15
+), firsts_17 AS (
+  SELECT
+    *,
+    UNNEST(
+      RANGE(
+        GREATEST(COALESCE(CAST(CEIL((
+          pts + 300000 - 1560000
+        ) / 60000.0) AS BIGINT), 0), 0),
+        LEAST(CAST(CEIL((
+          ts + 300000 - 1560000
+        ) / 60000.0) AS BIGINT) - 1, 4) + 1
+      )
+    ) AS k
+  FROM edges_15
+), win_18 AS (
   SELECT
     *,
     300000 AS rng,
     0 AS lb
   FROM (
     SELECT
-      sk,
-      t,
-      ts AS te,
-      COUNT(v) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN 299999 PRECEDING AND CURRENT ROW) AS n
-    FROM marked_11
+      l.sk,
+      1560000 + l.k * 60000 AS t,
+      1560000 + l.k * 60000 AS te,
+      l.rn - f.rn + 1 AS n
+    FROM lasts_16 AS l
+    JOIN firsts_17 AS f
+      ON l.sk = f.sk AND l.k = f.k
   )
   WHERE
     NOT t IS NULL AND n >= 2
-), rate_13 AS (
+), rate_19 AS (
   SELECT
     *
   FROM (
@@ -313,36 +356,36 @@ WITH series_0 AS (
     FROM (
       SELECT
         *
-      FROM win_12
+      FROM win_18
     )
   )
   WHERE
     NOT v IS NULL
-), subq_14 AS (
+), subq_20 AS (
   SELECT
     sk,
     t AS ts,
     v
-  FROM rate_6
-), steps_15 AS (
+  FROM rate_10
+), steps_21 AS (
   SELECT
     range AS t
   FROM RANGE(1800000, 1800001, 1)
-), grid_16 AS (
+), grid_22 AS (
   SELECT
     s.sk,
     st.t,
     st.t - 0 AS te
-  FROM series_7 AS s
-  CROSS JOIN steps_15 AS st
-), matrix_17 AS (
+  FROM series_11 AS s
+  CROSS JOIN steps_21 AS st
+), matrix_23 AS (
   SELECT
     g.sk,
     g.t,
     x.ts,
     x.v
-  FROM grid_16 AS g
-  JOIN subq_14 AS x
+  FROM grid_22 AS g
+  JOIN subq_20 AS x
     ON g.sk = x.sk AND x.ts > g.te - 300000 AND x.ts <= g.te
 )
 SELECT
@@ -362,8 +405,8 @@ FROM (
     END AS labels,
     x.ts AS t,
     CAST(x.v AS DOUBLE) AS v
-  FROM matrix_17 AS x
-  JOIN series_7 AS s
+  FROM matrix_23 AS x
+  JOIN series_11 AS s
     ON s.sk = x.sk
 )
 ORDER BY
