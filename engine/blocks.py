@@ -88,7 +88,8 @@ _SAMPLES_WRITE_OPTIONS: dict[str, object] = {
         "value": "BYTE_STREAM_SPLIT",
         "st": "DELTA_BINARY_PACKED",
     },
-    "write_statistics": ["series_id", "ts"],
+    # st statistics carry its null count: a block whose st is all unknown is read without it.
+    "write_statistics": ["series_id", "ts", "st"],
     "data_page_version": "2.0",
 }
 SAMPLES_ROW_GROUP = 1 << 20
@@ -233,6 +234,30 @@ def is_readable(path: Path) -> bool:
 def has_start_timestamps(schema: pa.Schema) -> bool:
     """Whether a samples file has the ``st`` column (files written before it existed do not)."""
     return start_ts.COLUMN in schema.names
+
+
+def start_timestamps_known(path: Path) -> bool:
+    """Whether a samples file may hold a known start timestamp (its footer only).
+
+    False for a file without the ``st`` column and for one whose row-group statistics say
+    every ``st`` is null, the usual case: readers then skip the column and queries take
+    their st-free plans. Without statistics (files written before st had them) the answer
+    is a cautious True.
+    """
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException):
+        return True  # unreadable (quarantined at a writable open): nothing to decide from
+    names = meta.schema.to_arrow_schema().names
+    if start_ts.COLUMN not in names:
+        return False
+    col = names.index(start_ts.COLUMN)
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+        stats = rg.column(col).statistics
+        if stats is None or not stats.has_null_count or stats.null_count < rg.num_rows:
+            return True
+    return False
 
 
 def quarantine(root: Path, block: Block) -> None:

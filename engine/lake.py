@@ -112,11 +112,11 @@ class Lake:
                 blk.quarantine(self.root, b)
                 found.remove(b)
         self.blocks = found
-        # Blocks written before start timestamps existed; readers see null st for them. Every
-        # block written from now on has the column, and merging an old block gives it one.
-        self._without_st = {
-            b for b, schema in schemas.items() if schema is not None and not blk.has_start_timestamps(schema)
-        }
+        # Blocks without a known start timestamp (written before st existed, or all null):
+        # readers see null st for them without reading the column, and queries over only
+        # such blocks take their st-free plans.
+        self._without_st = set()
+        self._note_start_timestamps(self.blocks)
         sids, checks, labels, flushed = load_series(self.root, self.blocks)
         self.index.add(sids, checks, labels, flushed)
         self.flushing = [g.apply(self.index, self.metadata) for g in gens]
@@ -127,7 +127,9 @@ class Lake:
             return
         # Make everything replayed durable in Parquet, then start a fresh WAL.
         for gen in list(self.flushing):
-            self.blocks.extend(self._write_generation(gen))
+            written = self._write_generation(gen)
+            self._note_start_timestamps(written)
+            self.blocks.extend(written)
             self.flushing.remove(gen)
         wal.quarantine_segments(self.root / "wal", self.replay_report.corrupt_segments)
         for p in wal.segment_paths(self.root / "wal"):
@@ -261,6 +263,7 @@ class Lake:
                 self.flushing.append(gen)
                 keep_from = self.head.seq
             written = self._write_generation(gen)
+            self._note_start_timestamps(written)
             with self._write_lock:
                 # One step for readers: the blocks appear as the generation disappears.
                 assert self._wal is not None
@@ -270,6 +273,11 @@ class Lake:
             del gen
             release_unused()
             return written
+
+    def _note_start_timestamps(self, blocks: list[Block]) -> None:
+        for b in blocks:
+            if not blk.start_timestamps_known(b.path(self.root, "samples")):
+                self._without_st.add(b)
 
     def _write_generation(self, gen: HeadGeneration) -> list[Block]:
         samples = pl.from_arrow(gen.table())
@@ -333,6 +341,7 @@ class Lake:
             for group in compaction.plan(list(self.blocks), now_ms, self.policy):
                 whole_day = len(group) == sum(1 for b in self.blocks if b.day == group[0].day)
                 out = compaction.merge(self.root, group, whole_day and group[0].level >= 0)
+                self._note_start_timestamps([out])
                 with self._write_lock:
                     self.blocks = [b for b in self.blocks if b not in group] + [out]
                     self.blocks.sort()

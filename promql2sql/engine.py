@@ -54,8 +54,15 @@ class LakeQuerier:
     def samples(self, mint: int, maxt: int) -> exp.Query:
         snap = self.snap.overlapping(mint, maxt)
         return exp.select(
-            exp.column("series_id").as_("sk"), "ts", exp.column("value").as_("v"), "stale"
+            exp.column("series_id").as_("sk"), "ts", exp.column("value").as_("v"), "stale", "st"
         ).from_(samples_relation(snap).subquery("lake"))
+
+    def has_start_timestamps(self, mint: int, maxt: int) -> bool:
+        # What the snapshot's structure tells without reading data: a block file with the st
+        # column, or a head table that has it (the head leaves it out while all are unknown).
+        snap = self.snap.overlapping(mint, maxt)
+        with_st, _ = snap.samples_files()
+        return bool(with_st) or any("st" in data.column_names for _, data in snap.head_samples)
 
 
 @dataclass
@@ -90,7 +97,9 @@ class Engine:
 
     def explain(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> str:
         """The plan of a query, one operator per line (golden files, ``translate --plan``)."""
-        return p.explain(plan_query(parse_expr(query), PlanContext(start_ms, end_ms, step_ms, self.lookback_delta_ms)))
+        return p.explain(
+            plan_query(parse_expr(query), PlanContext(start_ms, end_ms, step_ms, self.lookback_delta_ms))
+        )
 
     # --- internals ------------------------------------------------------------------------
     def _connection(self, snap: Snapshot) -> duckdb.DuckDBPyConnection:
@@ -103,13 +112,17 @@ class Engine:
             con.register(f"__head_samples_{i}", data)
         return con
 
-    def _compile(self, query: str, tl: Timeline, instant: bool, portable: bool = False) -> tuple[exp.Select, object, tuple]:
+    def _compile(
+        self, query: str, tl: Timeline, instant: bool, portable: bool = False
+    ) -> tuple[exp.Select, object, tuple]:
         expr = parse_expr(query)
         ctx = PlanContext(tl.start, tl.end, 0 if instant else tl.step, self.lookback_delta_ms, query=query)
         node = plan_query(expr, ctx)
         if not instant and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
             kind = node.type.documented
-            raise ExecutionError(f"invalid expression type {kind!r} for range query, must be Scalar or instant Vector")
+            raise ExecutionError(
+                f"invalid expression type {kind!r} for range query, must be Scalar or instant Vector"
+            )
         snap = self.lake.snapshot()
         if portable:
             from .portable import PortableQuerier
@@ -127,7 +140,9 @@ class Engine:
         node = plan_query(expr, ctx)
         if not instant and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
             kind = node.type.documented
-            raise ExecutionError(f"invalid expression type {kind!r} for range query, must be Scalar or instant Vector")
+            raise ExecutionError(
+                f"invalid expression type {kind!r} for range query, must be Scalar or instant Vector"
+            )
         snap = self.lake.snapshot()
         compiler = Compiler(LakeQuerier(self.lake, snap))
         rel = compiler.compile(node, tl)
@@ -246,9 +261,14 @@ def _ordered_points(points: exp.Select, numbered: str, ordering: p.Sort) -> exp.
         "ON n.series = x.series",
         points=points.subquery(), numbered=table(numbered),
     )  # fmt: skip
-    keys = [natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n))) for n in ordering.by_labels]
+    keys = [
+        natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n)))
+        for n in ordering.by_labels
+    ]
     direction = " DESC" if ordering.desc else ""
-    return by_labels.order_by(*(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "x.series" + direction)
+    return by_labels.order_by(
+        *(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "x.series" + direction
+    )
 
 
 def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select:
@@ -264,7 +284,11 @@ def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select:
         )
         t = "x.ts" if isinstance(rel, Mat) else "x.t"
         return _numbered(
-            exp.select(labels.as_("labels"), exp.column(t.split(".")[1], "x").as_("t"), exp.cast(exp.column("v", "x"), "DOUBLE").as_("v"))
+            exp.select(
+                labels.as_("labels"),
+                exp.column(t.split(".")[1], "x").as_("t"),
+                exp.cast(exp.column("v", "x"), "DOUBLE").as_("v"),
+            )
             .from_(exp.to_table(rel.points).as_("x"))
             .join(exp.to_table(rel.series).as_("s"), on="s.sk = x.sk"),
             ordering,
@@ -281,17 +305,31 @@ def _numbered(final: exp.Select, ordering: p.Node | None) -> exp.Select:
         return numbered.order_by("isnan(v)", "v DESC" if ordering.desc else "v", "labels")
     if isinstance(ordering, p.Sort):
         # sort_by_label*: natural order of each label's value (natsort), then the label set.
-        keys = [natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n))) for n in ordering.by_labels]
+        keys = [
+            natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n)))
+            for n in ordering.by_labels
+        ]
         direction = " DESC" if ordering.desc else ""
-        return numbered.order_by(*(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "labels" + direction)
+        return numbered.order_by(
+            *(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "labels" + direction
+        )
     return numbered.order_by("labels", "t")
 
 
 def _points(series: object, t: object, v: object) -> pa.Table:
-    return pa.table({"series": pa.array(series, pa.int32()), "t": pa.array(t, pa.int64()), "v": pa.array(v, pa.float64())}, schema=POINTS_SCHEMA)
+    return pa.table(
+        {
+            "series": pa.array(series, pa.int32()),
+            "t": pa.array(t, pa.int64()),
+            "v": pa.array(v, pa.float64()),
+        },
+        schema=POINTS_SCHEMA,
+    )
 
 
-def _vector_result(points: pa.Table, series: pa.Table, rel: Vec | Mat, instant: bool, ordered: bool) -> QueryResult:
+def _vector_result(
+    points: pa.Table, series: pa.Table, rel: Vec | Mat, instant: bool, ordered: bool
+) -> QueryResult:
     """Points by (series, t) unless the query ordered them; series in first-appearance order.
 
     Series are numbered by label set in SQL, so two series that ended up with one label set

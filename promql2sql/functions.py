@@ -25,7 +25,7 @@ ELEMENTWISE = frozenset(
     {
         "abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "clamp", "clamp_max",
         "clamp_min", "cos", "cosh", "deg", "exp", "floor", "ln", "log10", "log2", "rad", "round",
-        "sgn", "sin", "sinh", "sqrt", "tan", "tanh", "timestamp", "neg",
+        "sgn", "sin", "sinh", "sqrt", "tan", "tanh", "timestamp", "neg", "start_timestamp",
     }
 )  # fmt: skip
 
@@ -56,7 +56,6 @@ UNSUPPORTED: dict[str, str] = {
     "histogram_stddev": "native histograms are not stored yet",
     "histogram_stdvar": "native histograms are not stored yet",
     "histogram_sum": "native histograms are not stored yet",
-    "start_timestamp": "start timestamps are not stored yet",
 }
 
 

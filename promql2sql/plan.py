@@ -49,6 +49,7 @@ class InstantSelect:
     at_ms: int | None
     lookback_ms: int
     smoothed: bool = False  # ``x smoothed``: interpolated between the samples around each step
+    with_st: bool | None = None  # True: points also carry the sample's st (start_timestamp())
     type = ValueType.VECTOR
 
 

@@ -29,24 +29,38 @@ class PortableQuerier:
     def series(self, matchers: Sequence[Matcher]) -> exp.Query:
         conds = [_predicate(m) for m in matchers]
         query = (
-            exp.select(exp.column("series_id").as_("sk"), exp.func("any_value", exp.column("labels")).as_("labels"))
+            exp.select(
+                exp.column("series_id").as_("sk"), exp.func("any_value", exp.column("labels")).as_("labels")
+            )
             .from_(exp.func("read_parquet", self._files("series")))
             .group_by("series_id")
         )
         return query.having(exp.and_(*conds)) if conds else query
 
+    def has_start_timestamps(self, mint: int, maxt: int) -> bool:
+        # Translated SQL reads no st (the Querier protocol allows leaving it out then): files
+        # written before the column lack it, and union_by_name would read every file's footer.
+        return False
+
     def samples(self, mint: int, maxt: int) -> exp.Query:
         src = exp.func(
             "read_parquet", self._files("samples"), exp.Kwarg(this=exp.var("filename"), expression=exp.true())
         )
-        cols: list[str | exp.Expr] = [exp.column("series_id").as_("sk"), "ts", exp.column("value").as_("v"), "stale"]
+        cols: list[str | exp.Expr] = [
+            exp.column("series_id").as_("sk"),
+            "ts",
+            exp.column("value").as_("v"),
+            "stale",
+        ]
         if not self.dedup:
             return exp.select(*cols).from_(src)
         from promlake.engine.catalog import newest_write_only
 
         seq = tmpl("parse_filename(filename)[1:12]::BIGINT")
         rows = exp.select("series_id", "ts", "value", "stale", seq.as_("seq")).from_(src)
-        return exp.select(*cols).from_(newest_write_only(rows, ["series_id", "ts", "value", "stale"]).subquery())
+        return exp.select(*cols).from_(
+            newest_write_only(rows, ["series_id", "ts", "value", "stale"]).subquery()
+        )
 
 
 def _predicate(m: Matcher) -> exp.Expr:

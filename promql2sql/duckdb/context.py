@@ -77,7 +77,14 @@ class Querier(Protocol):
         ...
 
     def samples(self, mint: int, maxt: int) -> exp.Query:
-        """A relation (sk, ts, v, stale) holding at least every sample with mint <= ts <= maxt."""
+        """A relation (sk, ts, v, stale, st) holding at least every sample with mint <= ts <= maxt;
+        ``st`` is the sample's start timestamp (ms, NULL = unknown). It is read only where
+        ``has_start_timestamps`` is True: a querier that never says so may leave it out."""
+        ...
+
+    def has_start_timestamps(self, mint: int, maxt: int) -> bool:
+        """Whether samples in [mint, maxt] may have a start timestamp (False: st is all NULL
+        there, and the functions that read it take their cheaper st-free forms)."""
         ...
 
 

@@ -7,6 +7,7 @@ and friends). Every function here drops the metric name (delayed: see ``drop_nam
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import sqlglot.expressions as exp
@@ -75,6 +76,9 @@ ELEMENTWISE: dict[str, str] = {
     "sgn": "CASE WHEN isnan(v) THEN v WHEN v > 0 THEN 1.0 WHEN v < 0 THEN -1.0 ELSE v END",
     "neg": "-v",
     "timestamp": "ts / 1000.0",
+    # funcStartTimestamp: the start timestamp of the sample a selector picked (0 if unknown);
+    # of any other expression nothing (engine.go propagates them from a selector only).
+    "start_timestamp": "st / 1000.0",
     # Go's math.Floor(x*(1/to)+0.5)/(1/to): round half up to a multiple of `to`.
     "round": "floor(v * (1 / coalesce(:p0, 1.0)) + 0.5) / (1 / coalesce(:p0, 1.0))",
     "year": f"year({_DT})::DOUBLE", "month": f"month({_DT})::DOUBLE",
@@ -90,11 +94,18 @@ def elementwise(c: Compiler, node: p.Elementwise, tl: Timeline) -> Vec:
     snippet = ELEMENTWISE.get(node.func)
     if snippet is None and node.func not in _BUILT:
         raise ExecutionError(f"function {node.func}() is not supported by the DuckDB backend yet")
-    arg = c.compile(node.arg, tl)
+    selector = isinstance(node.arg, p.InstantSelect)
+    src: p.Node = node.arg
+    st_of = node.func == "start_timestamp" and isinstance(src, p.InstantSelect) and not src.smoothed
+    if st_of and isinstance(src, p.InstantSelect):
+        src = dataclasses.replace(src, with_st=True)
+    arg = c.compile(src, tl)
     assert isinstance(arg, Vec)
     source: exp.Select = exp.select("x.sk", "x.t", "x.v").from_(exp.to_table(arg.points).as_("x"))
-    ts = exp.column("ts", "x") if isinstance(node.arg, p.InstantSelect) else exp.column("t", "x")
+    ts = exp.column("ts", "x") if selector else exp.column("t", "x")
     source = source.select(ts.as_("ts"))
+    if node.func == "start_timestamp":  # NULL (no result) unless the argument is a selector
+        source = source.select((tmpl("coalesce(x.st, 0)") if st_of else exp.null()).as_("st"))
     subs: dict[str, exp.Expression] = {}
     for i, param in enumerate(node.params):
         rel = c.compile(param, tl)

@@ -44,6 +44,27 @@ DERIVED = {
     "rst": f"CASE WHEN {go_lt('v', 'pv')} THEN 1 ELSE 0 END",
 }
 
+# Start timestamps (``st``, ms; NULL = unknown, Go's 0), for rate/increase/irate/resets over a
+# selector whose samples may carry them (engine.go passes StartTimestamps to those four only).
+# The same names as DERIVED where the meaning is the same (a reset), so every lowering, and the
+# edge sums of range_edges.py, work unchanged; ``strst`` must come first (the others use it).
+PREV_ST = {**PREV, "pst": "lag(st) OVER (PARTITION BY sk ORDER BY ts)"}
+_ST, _PST = "coalesce(st, 0)", "coalesce(pst, 0)"
+DERIVED_ST = {
+    **DERIVED,
+    # isStartTimestampReset(prevST, prevT, currST, currT): the counter restarted after the
+    # previous sample; ST == prevT is a reset only for a delta (previous ST known and valid).
+    "strst": (
+        f"coalesce({_ST} <> 0 AND {_ST} < ts AND {_ST} >= pts AND ({_ST} > pts "
+        f"OR ({_PST} <= pts AND {_PST} <> 0 AND {_PST} <> pts)), FALSE)"
+    ),
+    "dropv": f"CASE WHEN {go_lt('v', 'pv')} OR strst THEN pv ELSE 0 END",
+    "rst": f"CASE WHEN {go_lt('v', 'pv')} OR strst THEN 1 ELSE 0 END",
+    # checkStartTimeOverlap(prevST, prevT, currST): currST != 0 && currST < prevT && currST != prevST
+    "ovl": f"CASE WHEN {_ST} <> 0 AND {_ST} < pts AND {_ST} <> {_PST} THEN 1 ELSE 0 END",
+}
+FIRST_ST = f"arg_min({_ST}, ts) FILTER (WHERE v IS NOT NULL)"
+
 _N = {"n": "count(v)"}
 _FINITE = "bool_and(isfinite(v))"
 _IF_FINITE = "CASE WHEN fin THEN {} ELSE 'nan'::DOUBLE END"
@@ -89,6 +110,38 @@ def _rate(counter: bool, per_second: bool) -> RangeFn:
     )
     final = f"({res}) * factor" + (" / (rng / 1000.0)" if per_second else "")
     return RangeFn(aggs, final, min_samples=2, derived=("dropv",) if counter else (), lets=lets)
+
+
+def _st_rate(per_second: bool) -> RangeFn:
+    """extrapolatedRate with start timestamps (counters only): resets also where a sample's
+    ST says the counter restarted; when the window's first sample has an ST inside the window
+    (after its start, before the sample), a zero-valued point at that ST replaces the
+    extrapolation to the left, and one sample is then enough."""
+    aggs = {**_N, **_EDGES, "drops": "sum(dropv)", "drop0": "arg_min(dropv, ts)", "fst": FIRST_ST,
+            "ovl": "sum(ovl)", "ovl0": "arg_min(ovl, ts)"}  # fmt: skip
+    res0 = "lv - fv + (drops - drop0)"
+    lets = (
+        ("stz", "fst <> 0 AND fst > te - rng AND fst < fts"),
+        ("sampled0", "(lts - fts) / 1000.0"),
+        # one sample: no average interval, so no extrapolation to the right either
+        ("avgdur", "CASE WHEN n > 1 THEN sampled0 / (n - 1) ELSE 0.0 END"),
+        ("ds0", "(fts - (te - rng)) / 1000.0"),
+        ("de0", "(te - lts) / 1000.0"),
+        (
+            "zero",
+            f"CASE WHEN ({res0}) > 0 AND fv >= 0 THEN sampled0 * (fv / ({res0})) ELSE 'inf'::DOUBLE END",
+        ),
+        (
+            "ds",
+            "CASE WHEN stz THEN 0.0 ELSE least(CASE WHEN ds0 >= avgdur * 1.1 THEN avgdur / 2 ELSE ds0 END, zero) END",
+        ),
+        ("de", "CASE WHEN de0 >= avgdur * 1.1 THEN avgdur / 2 ELSE de0 END"),
+        ("sampled", "CASE WHEN stz THEN (lts - fst) / 1000.0 ELSE sampled0 END"),
+        ("res", f"{res0} + CASE WHEN stz THEN fv ELSE 0 END"),
+        ("factor", "CASE WHEN sampled <> 0 THEN (sampled + ds + de) / sampled ELSE 1.0 END"),
+    )
+    final = "CASE WHEN n > 1 OR stz THEN res * factor" + (" / (rng / 1000.0) END" if per_second else " END")
+    return RangeFn(aggs, final, derived=("strst", "dropv", "ovl"), lets=lets)
 
 
 def _interpolate(t1: str, v1: str, t2: str, v2: str, t: str, counter: bool) -> str:
@@ -283,3 +336,27 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
     ),
     "quantile_over_time": QUANTILE_CONST,
 }
+
+# The functions that read start timestamps (engine.go: rate, irate, increase, resets; not
+# their anchored/smoothed forms but anchored resets, funcResets), used when the selected
+# samples may carry them: with none they give the same results as RANGE_FUNCTIONS.
+ST_FUNCTIONS: dict[str, RangeFn] = {
+    "rate": _st_rate(per_second=True),
+    "increase": _st_rate(per_second=False),
+    # instantValue: the last sample's reset flag (a drop or an ST reset) instead of lv < lpv.
+    "irate": RangeFn(
+        {**RANGE_FUNCTIONS["irate"].aggs, "lrst": "arg_max(rst, ts)"},
+        "CASE WHEN lpts > te - rng THEN (CASE WHEN lrst = 1 THEN lv ELSE lv - lpv END) / ((lts - lpts) / 1000.0) END",
+        min_samples=2,
+        derived=("strst", "rst"),
+    ),
+    "resets": RangeFn(
+        {**_N, "s": "sum(rst)", "f": "arg_min(rst, ts)"}, "(s - f)::DOUBLE", derived=("strst", "rst")
+    ),
+}
+ST_EXTENDED: dict[tuple[str, str], RangeFn] = {
+    ("anchored", "resets"): RangeFn(
+        EXTENDED[("anchored", "resets")].aggs, EXTENDED[("anchored", "resets")].final,
+        derived=("strst", "rst"), lets=EXTENDED[("anchored", "resets")].lets,
+    ),
+}  # fmt: skip

@@ -27,7 +27,7 @@ from __future__ import annotations
 import sqlglot.expressions as exp
 
 from .context import Compiler, Timeline, num, tmpl
-from .range_catalog import ANCHOR, MAX_TS, MIN_TS, NO_TS, RangeFn
+from .range_catalog import ANCHOR, FIRST_ST, MAX_TS, MIN_TS, NO_TS, RangeFn
 
 # aggregate snippet (as range_catalog spells it) -> the same value from the edge rows
 # ``l`` (last sample at or before te) and ``f`` (first sample after te - range).
@@ -44,6 +44,11 @@ EDGE_AGGREGATES: dict[str, str] = {
     "arg_min(chg, ts)": "f.chg",
     "arg_min(rst, ts)": "f.rst",
     "arg_min(dropv, ts)": "f.dropv",
+    "arg_max(rst, ts)": "l.rst",
+    # start timestamps (range_catalog.ST_FUNCTIONS)
+    FIRST_ST: "coalesce(f.st, 0)",
+    "arg_min(ovl, ts)": "f.ovl",
+    "sum(ovl)": "l.c_ovl - f.c_ovl + f.ovl",
     "sum(chg)": "l.c_chg - f.c_chg + f.chg",
     "sum(rst)": "l.c_rst - f.c_rst + f.rst",
     "sum(dropv)": (
@@ -58,6 +63,7 @@ _WINDOW = "OVER (PARTITION BY sk ORDER BY ts ROWS UNBOUNDED PRECEDING)"
 RUNNING: dict[str, dict[str, str]] = {
     "chg": {"c_chg": f"sum(chg) {_WINDOW}"},
     "rst": {"c_rst": f"sum(rst) {_WINDOW}"},
+    "ovl": {"c_ovl": f"sum(ovl) {_WINDOW}"},
     "dropv": {
         "nz_drop": f"sum((dropv <> 0)::INTEGER) {_WINDOW}",
         "inf_drop": f"sum(isinf(dropv)::INTEGER) {_WINDOW}",
@@ -106,7 +112,12 @@ def regular_edge_windows(
     samples that dropped, and add their terms exactly.
     """
     base = _numbered(c, fn, enriched, skip=("dropv",))
-    holes = {"te0": num(first_te), "step": num(float(tl.step)), "last": num(len(tl.times()) - 1), "rng": num(rng)}
+    holes = {
+        "te0": num(first_te),
+        "step": num(float(tl.step)),
+        "last": num(len(tl.times()) - 1),
+        "rng": num(rng),
+    }
     last_of = tmpl(
         "SELECT *, unnest(range(greatest(ceil((ts - :te0) / :step)::BIGINT, 0), "
         "least(coalesce(ceil((nts - :te0) / :step)::BIGINT - 1, :last), :last) + 1)) AS k FROM :base",
@@ -119,7 +130,9 @@ def regular_edge_windows(
     )  # fmt: skip
     lasts, firsts = c.cte(last_of, "lasts"), c.cte(first_of, "firsts")
     drop_sums = [name for name, s in fn.aggs.items() if s == "sum(dropv)"]
-    aggs = [tmpl("f.dropv" if name in drop_sums else EDGE_AGGREGATES[s]).as_(name) for name, s in fn.aggs.items()]
+    aggs = [
+        tmpl("f.dropv" if name in drop_sums else EDGE_AGGREGATES[s]).as_(name) for name, s in fn.aggs.items()
+    ]
     windows = (
         exp.select(
             "l.sk",
@@ -143,7 +156,9 @@ def regular_edge_windows(
         ),
         "resets",
     )  # fmt: skip
-    columns: list[exp.Expression] = [exp.column(n, "w") for n in ("sk", "t", "te", *fn.aggs) if n not in drop_sums]
+    columns: list[exp.Expression] = [
+        exp.column(n, "w") for n in ("sk", "t", "te", *fn.aggs) if n not in drop_sums
+    ]
     columns += [tmpl("w.:n + coalesce(x.corr, 0)", n=exp.to_identifier(n)).as_(n) for n in drop_sums]
     return (
         exp.select(*columns)

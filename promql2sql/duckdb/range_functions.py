@@ -36,7 +36,18 @@ from ..functions import KEEPS_NAME
 from ..gostr import format_float_g
 from .context import Compiler, Scal, Timeline, Vec, handles, num, parse_template, table, tmpl
 from .histograms import go_g_sql, go_quote_sql
-from .range_catalog import DERIVED, EXTENDED, PREV, QUANTILE_LIST, RANGE_FUNCTIONS, RangeFn
+from .range_catalog import (
+    DERIVED,
+    DERIVED_ST,
+    EXTENDED,
+    PREV,
+    PREV_ST,
+    QUANTILE_LIST,
+    RANGE_FUNCTIONS,
+    ST_EXTENDED,
+    ST_FUNCTIONS,
+    RangeFn,
+)
 from .range_edges import ORDINALS, edge_computable, edge_windows, regular_edge_windows
 from .range_groups import groupable, grouped_windows
 from .selectors import WindowInput, window_input
@@ -48,13 +59,16 @@ _NOT_COUNTER = (
     "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {} ({})"
 )
 _BAD_QUANTILE = "PromQL warning: quantile value should be between 0 and 1, got {} ({})"
+_ST_OVERLAP = (
+    "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric {} ({})"
+)
 
 
 @handles(p.RangeFunction)
 def range_function(c: Compiler, node: p.RangeFunction, tl: Timeline) -> Vec:
-    w = window_input(c, node.matrix, tl)
+    w = window_input(c, node.matrix, tl, want_st=_st_form(node) is not None)
     consts, dynamic = _params(c, node, tl)
-    fn = _pick(node, consts)
+    fn = _st_form(node) if w.has_st else _pick(node, consts)
     if fn is None:
         raise ExecutionError(f"function {node.func}() is not supported by the DuckDB backend yet")
     if node.func == "quantile_over_time" and "p0" in consts:
@@ -65,6 +79,8 @@ def range_function(c: Compiler, node: p.RangeFunction, tl: Timeline) -> Vec:
     series = c.cte(exp.select("sk", "labels", drop.as_("drop_name")).from_(w.series), "series")
     if node.func in ("rate", "increase") and isinstance(node.matrix, p.RangeSelect):
         _not_counter_info(c, node, fn, w, tl, consts, dynamic)
+    if w.has_st and node.func in ("rate", "increase"):
+        _st_overlap_warning(c, node, win, series)
     _annotate(c, node, consts, win, points)
     return Vec(points, series)
 
@@ -83,9 +99,12 @@ def _lower(
     grouped = groupable(node.func, fn, rng, tl, regular)
     edges = not grouped and edge_computable(fn)
     # One window pass (one sort) for the previous sample and, for edges, the sample numbers.
-    per_sample = {**PREV, **(ORDINALS if edges and regular else {})}
-    enriched = exp.select("sk", "ts", "v", *(_snippet(s).as_(n) for n, s in per_sample.items())).from_(w.samples)
-    enriched = with_columns(enriched.subquery(), ((d, DERIVED[d]) for d in fn.derived))
+    prev, derived, base = (
+        (PREV_ST, DERIVED_ST, ("sk", "ts", "v", "st")) if w.has_st else (PREV, DERIVED, ("sk", "ts", "v"))
+    )
+    per_sample = {**prev, **(ORDINALS if edges and regular else {})}
+    enriched = exp.select(*base, *(_snippet(s).as_(n) for n, s in per_sample.items())).from_(w.samples)
+    enriched = with_columns(enriched.subquery(), ((d, derived[d]) for d in fn.derived))
     if grouped:
         # 2-3. windows that overlap little: one GROUP BY (range_groups.py)
         windowed = grouped_windows(c, fn, enriched, tl, tl.start - node.matrix.offset_ms, rng, params)
@@ -96,7 +115,8 @@ def _lower(
         # 2-3. first/last sample of each window by ASOF joins (range_edges.py)
         windowed = edge_windows(c, fn, enriched, grid, rng, list(dynamic))
     else:
-        windowed = _marker_windows(c, fn, enriched, grid, rng, lb, dynamic, params)
+        extra = (*base[3:], *prev, *fn.derived)  # the columns marker rows leave NULL
+        windowed = _marker_windows(c, fn, enriched, grid, rng, lb, dynamic, params, extra)
     win = c.cte(
         exp.select("*", num(rng).as_("rng"), num(lb).as_("lb"))
         .from_(windowed.subquery())
@@ -112,13 +132,13 @@ def _lower(
 
 def _marker_windows(
     c: Compiler, fn: RangeFn, enriched: exp.Select, grid: str, rng: int, lb: int,
-    dynamic: dict[str, str], params: dict[str, exp.Expression],
+    dynamic: dict[str, str], params: dict[str, exp.Expression], extra: tuple[str, ...],
 ) -> exp.Select:  # fmt: skip
     """Window aggregates of ``fn`` for every sample and marker row (filtered by the caller)."""
     # 2. the evaluation times as marker rows (t set, v NULL) in the same stream
     markers = exp.select(
         "sk", exp.column("te").as_("ts"), exp.null().as_("v"),
-        *(exp.null().as_(col) for col in (*PREV, *fn.derived)), "t", *dynamic,
+        *(exp.null().as_(col) for col in extra), "t", *dynamic,
     ).from_(grid)  # fmt: skip
     samples = exp.select(
         "*",
@@ -160,10 +180,12 @@ def _not_counter_info(
         bad,
         c.cte(exp.select("*").from_(w.grid).where(only.copy()), "grid"),
         w.range_ms,
+        w.has_st,
     )
     m = node.matrix
-    if not (isinstance(m, p.RangeSelect) and (m.anchored or m.smoothed)):
-        # extrapolatedRate has a result for every window with two samples: count them only.
+    if not (isinstance(m, p.RangeSelect) and (m.anchored or m.smoothed)) and not w.has_st:
+        # extrapolatedRate has a result for every window with two samples: count them only
+        # (with start timestamps one sample may be enough: then the whole function runs).
         fn = RangeFn({"n": "count(v)"}, "1.0", min_samples=2)
     _, points = _lower(c, node, fn, narrowed, tl, consts, dynamic)
     query = tmpl(
@@ -172,6 +194,26 @@ def _not_counter_info(
     )  # fmt: skip
     pos = node.arg_pos[0] if node.arg_pos else ""
     c.infos.append((query, _NOT_COUNTER.replace("({})", f"({_escape(pos)})")))
+
+
+def _st_overlap_warning(c: Compiler, node: p.RangeFunction, win: str, series: str) -> None:
+    """extrapolatedRate (counters): once per series and window in which a sample after the
+    first has a start timestamp overlapping its predecessor (checkStartTimeOverlap)."""
+    query = tmpl(
+        "SELECT DISTINCT :q FROM :win AS w JOIN :series AS s ON s.sk = w.sk WHERE w.ovl - w.ovl0 > 0",
+        q=go_quote_sql(tmpl("coalesce(s.labels['__name__'], '')")), win=table(win), series=table(series),
+    )  # fmt: skip
+    pos = node.arg_pos[0] if node.arg_pos else ""
+    c.warnings.append((query, _ST_OVERLAP.replace("({})", f"({_escape(pos)})")))
+
+
+def _st_form(node: p.RangeFunction) -> RangeFn | None:
+    """The start-timestamp-aware form of ``node``'s function, if it has one (then the selector
+    is asked for its samples' start timestamps)."""
+    m = node.matrix
+    if not isinstance(m, p.RangeSelect) or m.smoothed:
+        return None
+    return ST_EXTENDED.get(("anchored", node.func)) if m.anchored else ST_FUNCTIONS.get(node.func)
 
 
 def _any_non_counter_name(series: pa.Table) -> bool:

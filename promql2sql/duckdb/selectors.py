@@ -35,13 +35,17 @@ def selected_series(c: Compiler, matchers: tuple) -> str:
     return name
 
 
-def samples_for(c: Compiler, series: str, mint: int, maxt: int, keep_stale: bool) -> str:
-    """Samples of the selected series with mint <= ts <= maxt."""
+def samples_for(
+    c: Compiler, series: str, mint: int, maxt: int, keep_stale: bool, with_st: bool = False
+) -> str:
+    """Samples of the selected series with mint <= ts <= maxt (and their start timestamps)."""
     body = tmpl(
         "SELECT x.sk, x.ts, x.v, x.stale FROM :src AS x "
         "WHERE x.ts BETWEEN :lo AND :hi AND x.sk IN (SELECT sk FROM :series)",
         src=c.querier.samples(mint, maxt).subquery(), lo=num(mint), hi=num(maxt), series=table(series),
     )  # fmt: skip
+    if with_st:
+        body = body.select("x.st")
     if not keep_stale:
         body = body.where("NOT x.stale", append=True)
     return c.cte(body, "samples")
@@ -65,13 +69,17 @@ def instant_select(c: Compiler, node: p.InstantSelect, tl: Timeline) -> Vec:
         return smoothed_select(c, node, tl)
     series = selected_series(c, node.matchers)
     lo, hi = eval_bounds(tl, node.offset_ms, node.at_ms)
-    src = samples_for(c, series, lo - node.lookback_ms + 1, hi, keep_stale=True)
+    mint = lo - node.lookback_ms + 1
+    st = bool(node.with_st) and c.querier.has_start_timestamps(mint, hi)
+    src = samples_for(c, series, mint, hi, keep_stale=True, with_st=st)
     g = grid(c, series, tl, node.offset_ms, node.at_ms)
     body = tmpl(
         "SELECT g.sk, g.t, x.v, x.ts FROM :grid AS g ASOF JOIN :src AS x ON g.sk = x.sk AND x.ts <= g.te "
         "WHERE x.ts > g.te - :lookback AND NOT x.stale",
         grid=table(g), src=table(src), lookback=num(node.lookback_ms),
     )  # fmt: skip
+    if node.with_st:
+        body = body.select(exp.column("st", "x") if st else exp.cast(exp.null(), "BIGINT").as_("st"))
     return Vec(c.cte(body, "instant"), series)
 
 
@@ -83,22 +91,30 @@ class WindowInput:
     series: str
     grid: str
     range_ms: int
+    # samples has a column st (start timestamps, ms, NULL = unknown) that may hold some
+    has_st: bool = False
 
 
-def window_input(c: Compiler, m: p.RangeSelect | p.Subquery, tl: Timeline) -> WindowInput:
+def window_input(
+    c: Compiler, m: p.RangeSelect | p.Subquery, tl: Timeline, want_st: bool = False
+) -> WindowInput:
+    """``want_st``: the samples' start timestamps, when storage may hold any in the span (a
+    subquery's points never have one: engine.go passes them from selectors only)."""
     lo, hi = eval_bounds(tl, m.offset_ms, m.at_ms)
     if isinstance(m, p.RangeSelect):
         series = selected_series(c, m.matchers)
         # anchored/smoothed windows also see one lookback delta before (and, smoothed, after)
         # the range (engine.go getTimeRangesForSelector); m.lookback_ms is 0 otherwise.
         after = m.lookback_ms if m.smoothed else 0
-        samples = samples_for(c, series, lo - m.range_ms - m.lookback_ms + 1, hi + after, keep_stale=False)
-    else:
-        inner_tl = subquery_timeline(lo, hi, m.range_ms, m.step_ms)
-        inner = c.compile(m.inner, inner_tl)
-        assert isinstance(inner, Vec), "a subquery's inner expression is an instant vector"
-        series = inner.series
-        samples = c.cte(tmpl("SELECT sk, t AS ts, v FROM :p", p=table(inner.points)), "subq")
+        mint, maxt = lo - m.range_ms - m.lookback_ms + 1, hi + after
+        st = want_st and c.querier.has_start_timestamps(mint, maxt)
+        samples = samples_for(c, series, mint, maxt, keep_stale=False, with_st=st)
+        return WindowInput(samples, series, grid(c, series, tl, m.offset_ms, m.at_ms), m.range_ms, st)
+    inner_tl = subquery_timeline(lo, hi, m.range_ms, m.step_ms)
+    inner = c.compile(m.inner, inner_tl)
+    assert isinstance(inner, Vec), "a subquery's inner expression is an instant vector"
+    series = inner.series
+    samples = c.cte(tmpl("SELECT sk, t AS ts, v FROM :p", p=table(inner.points)), "subq")
     return WindowInput(samples, series, grid(c, series, tl, m.offset_ms, m.at_ms), m.range_ms)
 
 
@@ -108,7 +124,11 @@ def subquery_timeline(lo: int, hi: int, range_ms: int, step_ms: int) -> Timeline
     if first <= lo - range_ms:
         first += step_ms
     last = hi // step_ms * step_ms
-    return Timeline(first, max(first, last), step_ms) if last >= first else Timeline(first, first - step_ms, step_ms)
+    return (
+        Timeline(first, max(first, last), step_ms)
+        if last >= first
+        else Timeline(first, first - step_ms, step_ms)
+    )
 
 
 @handles(p.RangeSelect)
