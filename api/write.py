@@ -24,8 +24,10 @@ def install_write_routes(app: FastAPI, state: ServerState) -> None:
     @app.post("/api/v1/write")
     async def write(request: Request) -> Response:
         body = await request.body()
-        ctype = request.headers.get("content-type", "application/x-protobuf")
-        encoding = request.headers.get("content-encoding", "snappy")
+        # Go's Header.Get gives "" for an absent and an empty header alike, and upstream's
+        # receiver defaults both: an empty Content-Type is 1.0, an empty encoding snappy.
+        ctype = request.headers.get("content-type") or "application/x-protobuf"
+        encoding = request.headers.get("content-encoding") or "snappy"
         metrics = state.metrics
         if encoding.lower() != "snappy":
             metrics.rw_requests.labels("415").inc()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from promlake.engine import Lake, SeriesBatch
 from promlake.ingest import prompb
 
@@ -55,6 +57,23 @@ def message_type(content_type: str) -> str:
     return PROTO_V1
 
 
+# The lake files data under a calendar day (``day=YYYY-MM-DD``), which exists for years 1 to
+# 9999 only. A sample outside that range used to be accepted (204) and then made every flush
+# of the head fail ("year 10000 is out of range"), for good since the WAL replays it; it is
+# refused here instead, as out of bounds (400, so the sender drops it rather than retrying).
+MIN_STORABLE_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_STORABLE_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _check_timestamps(ts: np.ndarray, what: str) -> None:
+    if ts.size and (int(ts.min()) < MIN_STORABLE_MS or int(ts.max()) > MAX_STORABLE_MS):
+        bad = int(ts.min()) if int(ts.min()) < MIN_STORABLE_MS else int(ts.max())
+        raise WriteError(
+            f"out of bounds: {what} timestamp {bad} is outside the storable range "
+            f"[{MIN_STORABLE_MS}, {MAX_STORABLE_MS}] (years 1 to 9999)"
+        )
+
+
 def store(lake: Lake, body: bytes, content_type: str) -> WriteResult:
     proto = message_type(content_type)
     try:
@@ -64,6 +83,8 @@ def store(lake: Lake, body: bytes, content_type: str) -> WriteResult:
             batch = prompb.decode_write_request_v1(body)
     except prompb.DecodeError as exc:
         raise WriteError(f"decoding remote write request: {exc}") from exc
+    _check_timestamps(batch.sample_ts, "sample")
+    _check_timestamps(batch.exemplar_ts, "exemplar")
     series = SeriesBatch.from_arrow(batch.label_series, batch.label_names, batch.label_values, batch.n_series)
     app = lake.appender()
     # Start (created) timestamps come with 2.0 only; 0 means unknown there and here alike.
