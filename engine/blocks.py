@@ -127,6 +127,11 @@ def block_name(seq: int, level: int, mint: int, maxt: int, overlaps: bool = Fals
     return f"{seq:012d}_L{level}_{mint}_{maxt}{'_x' if overlaps else ''}.parquet"
 
 
+# Timestamps a block can hold: its day partition is a calendar date, years 1 to 9999.
+MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
 def day_of(ts_ms: int) -> str:
     return dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
 

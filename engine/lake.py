@@ -240,7 +240,16 @@ class Lake:
             )
 
     def _check_bounds(self, ts: np.ndarray) -> None:
-        if self.retention_ms is None or not len(ts):
+        if not len(ts):
+            return
+        if int(ts.min()) < blk.MIN_TS_MS or int(ts.max()) > blk.MAX_TS_MS:
+            # Accepted, such a sample would make every later flush of the head fail (and the
+            # WAL replays it): refused as out of bounds instead.
+            bad = int(ts.min()) if int(ts.min()) < blk.MIN_TS_MS else int(ts.max())
+            raise OutOfBoundsError(
+                f"out of bounds: sample at {bad} is outside the storable range (years 1 to 9999)"
+            )
+        if self.retention_ms is None:
             return
         newest = max(self.max_time(), int(ts.max()))
         if int(ts.min()) < newest - self.retention_ms:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promlake.engine import Lake, SeriesBatch
+from promlake.engine import blocks as blk
 from promlake.ingest import prompb
 
 PROTO_V1 = "prometheus.WriteRequest"
@@ -61,8 +62,8 @@ def message_type(content_type: str) -> str:
 # 9999 only. A sample outside that range used to be accepted (204) and then made every flush
 # of the head fail ("year 10000 is out of range"), for good since the WAL replays it; it is
 # refused here instead, as out of bounds (400, so the sender drops it rather than retrying).
-MIN_STORABLE_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
-MAX_STORABLE_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MIN_STORABLE_MS = blk.MIN_TS_MS
+MAX_STORABLE_MS = blk.MAX_TS_MS
 
 
 def _check_timestamps(ts: np.ndarray, what: str) -> None:

@@ -156,3 +156,14 @@ def _record_offsets(data: bytes) -> list[tuple[int, int]]:
         out.append((pos + HEADER.size, pos + HEADER.size + length))
         pos += HEADER.size + length
     return out
+
+
+@pytest.mark.parametrize("ts", [blk.MAX_TS_MS + 1, blk.MIN_TS_MS - 1, 2**62])
+def test_timestamps_no_day_partition_can_hold_are_refused_and_flushing_still_works(tmp_path, ts):
+    lake = promlake.open(tmp_path)
+    _commit(lake, 1000)
+    with pytest.raises(OutOfBoundsError, match="storable range"):
+        _commit(lake, ts)
+    lake.flush()
+    assert _count(lake) == 3  # the first commit's three samples, nothing of the refused one
+    lake.close()
