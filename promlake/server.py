@@ -20,6 +20,7 @@ import uvicorn
 from promlake import config as cfg
 from promlake.api.app import create_app
 from promlake.engine import Lake
+from promlake.ingest.pushgateway import PushIngester, PushStore
 from promlake.promql2sql.engine import Engine
 from promlake.promql2sql.limits import QueryLimits
 from promlake.selfmon import Metrics, SelfRecorder
@@ -77,6 +78,7 @@ class Server:
         host, _, port = opts.listen_address.rpartition(":")
         self.host, self.port = host or "0.0.0.0", int(port)
         self.query_limits = opts.query_limits
+        self.pushgateway = PushStore(self.lake.root)
         self.app = create_app(self)
         self._uvicorn: uvicorn.Server | None = None
 
@@ -129,6 +131,8 @@ class Server:
         self._uvicorn = server
         maintenance = threading.Thread(target=self._maintenance, name="maintenance", daemon=True)
         maintenance.start()
+        pushes = PushIngester(self.pushgateway, self.lake, lambda: self.config.scrape_interval_ms / 1000)
+        pushes.start()
         recorder = None
         if self.opts.record_self:
             recorder = SelfRecorder(
@@ -149,6 +153,8 @@ class Server:
         finally:
             self.ready = False
             self._stop.set()
+            pushes.stop.set()
+            pushes.join(timeout=5)
             if recorder is not None:
                 recorder.stop.set()
                 recorder.join(timeout=5)
