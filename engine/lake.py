@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from promlake.engine import blocks as blk
 from promlake.engine import compaction, start_ts, wal
@@ -119,6 +120,11 @@ class Lake:
         self._note_start_timestamps(self.blocks)
         sids, checks, labels, flushed = load_series(self.root, self.blocks)
         self.index.add(sids, checks, labels, flushed)
+        # Metadata flushed before: the next flush rewrites the whole file from this dict, so
+        # starting empty would drop every family not written again since the restart.
+        self.metadata = _read_metadata(
+            self.root / "metadata" / "metadata.parquet", keep_aside=not self.readonly
+        )
         self.flushing = [g.apply(self.index, self.metadata) for g in gens]
         for problem in self.replay_report.problems:
             log.error("WAL replay: %s", problem)
@@ -505,6 +511,21 @@ def _wal_samples(p: PreparedSamples) -> pa.Table:
     if p.st is None:
         return pa.table(columns)
     return pa.table({**columns, start_ts.COLUMN: start_ts.to_arrow(p.st, len(p.ts))})
+
+
+def _read_metadata(path: Path, keep_aside: bool) -> dict[str, Metadata]:
+    """The flushed metadata file, one entry per metric family (empty if there is none)."""
+    if not path.exists():
+        return {}
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, pa.ArrowException) as exc:
+        # Keep the unreadable file aside rather than overwrite it at the next flush.
+        log.error("unreadable metadata file %s: %s", path, exc)
+        if keep_aside:
+            path.rename(path.with_suffix(".parquet.corrupt"))
+        return {}
+    return {r["metric"]: Metadata(r["metric"], r["type"], r["help"], r["unit"]) for r in rows}
 
 
 def _metadata_table(items: Sequence[Metadata]) -> pa.Table:

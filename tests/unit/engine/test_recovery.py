@@ -6,6 +6,7 @@ import errno
 import os
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 import promlake
@@ -166,4 +167,26 @@ def test_timestamps_no_day_partition_can_hold_are_refused_and_flushing_still_wor
         _commit(lake, ts)
     lake.flush()
     assert _count(lake) == 3  # the first commit's three samples, nothing of the refused one
+    lake.close()
+
+
+def test_metadata_survives_a_restart_and_later_flushes(tmp_path):
+    def write(metric: str, type_: str, ts: int) -> None:
+        lake = promlake.open(tmp_path)
+        app = lake.appender()
+        app.append(BATCH, np.arange(3), np.full(3, ts), np.full(3, 1.0))
+        app.set_metadata(metric, type_, "help text")
+        app.commit()
+        lake.flush()
+        lake.close()
+
+    write("old_total", "counter", 1000)
+    write("new_bytes", "gauge", 2000)  # after a restart: the flush rewrites the metadata file
+    rows = pq.read_table(tmp_path / "metadata" / "metadata.parquet").to_pylist()
+    assert sorted((r["metric"], r["type"]) for r in rows) == [
+        ("new_bytes", "gauge"),
+        ("old_total", "counter"),
+    ]
+    lake = promlake.open(tmp_path, readonly=True)
+    assert sorted(lake.storage.metadata) == ["new_bytes", "old_total"]
     lake.close()
