@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import cramjam
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from promlake.engine.errors import StorageError
 from promlake.ingest.remote_write import UnsupportedFormat, WriteError, store
@@ -40,7 +41,10 @@ def install_write_routes(app: FastAPI, state: ServerState) -> None:
             metrics.rw_requests.labels("400").inc()
             return PlainTextResponse(f"snappy decode error: {exc}", status_code=400)
         try:
-            result = store(state.lake, raw, ctype)
+            # In a worker thread: decoding a large body takes tens of ms, and on the event loop
+            # it would hold up every other request (queries, health checks, other senders'
+            # decoding); commits still take the lake's lock one at a time.
+            result = await run_in_threadpool(store, state.lake, raw, ctype)
         except UnsupportedFormat as exc:
             metrics.rw_requests.labels("415").inc()
             return PlainTextResponse(str(exc), status_code=415)
