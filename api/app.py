@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from promlake.api.otlp import install_otlp_routes
 from promlake.api.pushgateway import install_pushgateway_routes
 from promlake.api.v1 import install_api_v1
 from promlake.api.write import install_write_routes
@@ -68,6 +69,7 @@ def create_app(state: ServerState) -> FastAPI:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_write_routes(app, state)
+    install_otlp_routes(app, state)
     install_pushgateway_routes(app, state)
     install_api_v1(app, state)
     return app

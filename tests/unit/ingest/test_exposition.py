@@ -51,6 +51,8 @@ def reference(text: str) -> list[tuple[dict[str, str], float, int | None]]:
         ts = m.group(4)
         if ts is not None and not re.fullmatch(r"[+-]?[0-9]+", ts):
             raise ValueError(no)
+        if ts is not None and not -(2**63) <= int(ts) < 2**63:
+            raise ValueError(no)  # Go parses timestamps as int64
         out.append((labels, float(m.group(3)), int(ts) if ts is not None else None))
     return out
 

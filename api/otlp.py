@@ -1,0 +1,103 @@
+"""POST /api/v1/otlp/v1/metrics: the OTLP/HTTP metrics receiver (protobuf and JSON).
+
+Status codes follow Prometheus's OTLP handler: 200 with an (empty) ``ExportMetricsServiceResponse``
+when stored; 400 for a malformed or untranslatable body, an unsupported Content-Encoding or
+refused samples (nothing is stored then); 415 for a Content-Type other than
+``application/x-protobuf`` or ``application/json`` (Prometheus answers that with 400).
+Dropped exponential histograms are reported in the response's ``partialSuccess``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from promlake.engine.errors import StorageError
+from promlake.ingest.otlp.receiver import JSON, OtlpResult, media_type, store
+from promlake.ingest.remote_write import UnsupportedFormat, WriteError
+
+if TYPE_CHECKING:
+    from promlake.api.app import ServerState
+
+# Upstream reads at most 32 MiB of (decompressed) body.
+DECODE_READ_LIMIT = 32 * 1024 * 1024
+
+
+def _response(result: OtlpResult, mt: str) -> Response:
+    """ExportMetricsServiceResponse; partial_success only when points were dropped."""
+    rejected = result.dropped_exponential_histogram_points
+    msg = (
+        f"{rejected} exponential histogram data points dropped: native histograms are not stored yet"
+        if rejected
+        else ""
+    )
+    if mt == JSON:
+        body = b"{}" if not rejected else (
+            b'{"partialSuccess":{"rejectedDataPoints":"%d","errorMessage":"%s"}}' % (rejected, msg.encode())
+        )  # fmt: skip
+        return Response(body, status_code=200, media_type=JSON)
+    if not rejected:
+        return Response(b"", status_code=200, media_type="application/x-protobuf")
+    # partial_success (field 1) { rejected_data_points (1, int64), error_message (2, string) }
+    inner = b"\x08" + _varint(rejected) + b"\x12" + _varint(len(msg.encode())) + msg.encode()
+    return Response(
+        b"\x0a" + _varint(len(inner)) + inner, status_code=200, media_type="application/x-protobuf"
+    )
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Decompress (possibly multi-member) gzip, at most DECODE_READ_LIMIT bytes out."""
+    out = bytearray()
+    while True:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += d.decompress(data, DECODE_READ_LIMIT + 1 - len(out))
+        if len(out) > DECODE_READ_LIMIT:
+            raise ValueError(f"body larger than {DECODE_READ_LIMIT} bytes after decompression")
+        if not d.eof:
+            raise EOFError("truncated gzip stream")
+        data = d.unused_data
+        if not data:
+            return bytes(out)
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def install_otlp_routes(app: FastAPI, state: ServerState) -> None:
+    @app.post("/api/v1/otlp/v1/metrics")
+    async def otlp_metrics(request: Request) -> Response:
+        body = await request.body()
+        ctype = request.headers.get("content-type") or ""
+        try:
+            mt = media_type(ctype)
+        except UnsupportedFormat as exc:
+            return PlainTextResponse(str(exc), status_code=415)
+        encoding = (request.headers.get("content-encoding") or "").lower()
+        if encoding == "gzip":
+            try:
+                body = _gunzip(body)
+            except (zlib.error, EOFError, ValueError) as exc:
+                return PlainTextResponse(f"gzip decode error: {exc}", status_code=400)
+        elif encoding:
+            return PlainTextResponse(
+                f'unsupported compression: {encoding}. Only "gzip" or no compression supported',
+                status_code=400,
+            )
+        try:
+            result = store(state.lake, body, ctype)
+        except (WriteError, StorageError, ValueError) as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        state.metrics.appended.labels("float").inc(result.samples)
+        return _response(result, mt)

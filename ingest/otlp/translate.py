@@ -1,0 +1,599 @@
+"""OTLP metrics to Prometheus series, as Prometheus 3's OTLP receiver translates them by default.
+
+Follows ``storage/remote/otlptranslator/prometheusremotewrite`` with the default settings
+(``UnderscoreEscapingWithSuffixes``, no promoted resource attributes, no scope labels, delta
+temporality refused, explicit-bucket histograms as classic histograms):
+
+* names get unit and type suffixes (``names.build_metric_name``); attribute keys are sanitized
+  (``names.build_label_name``); keys colliding after sanitizing join their values with ``;``;
+* ``job`` = ``service.namespace/service.name`` (or ``service.name``), ``instance`` =
+  ``service.instance.id``; the other resource attributes go to a ``target_info`` series
+  (value 1, at the resource's earliest timestamp, every 2.5 minutes, and its latest);
+* gauges and cumulative sums: one sample per point; histograms: ``_bucket{le}`` (cumulative),
+  ``_sum`` (when present), ``_count``; summaries: ``{quantile}``, ``_sum``, ``_count``;
+* points flagged "no recorded value" become staleness markers; start times become the
+  samples' start timestamps; exemplars of sums and histograms are kept;
+* exponential histograms would be native histograms, which the lake does not store yet:
+  they are dropped with a warning.
+
+Per metric and per resource there is Python work; per data point, attribute and sample there
+is none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from promlake.ingest.prompb._wire import ranges_index
+
+from . import names as nm
+from ._values import assemble, format_floats, format_go_float
+from .batch import (
+    EMPTY_STRINGS,
+    FLAG_NO_RECORDED_VALUE,
+    I64,
+    KIND_EXP_HISTOGRAM,
+    KIND_GAUGE,
+    KIND_HISTOGRAM,
+    KIND_NAMES,
+    KIND_NONE,
+    KIND_SUM,
+    KIND_SUMMARY,
+    TEMPORALITY_CUMULATIVE,
+    Attrs,
+    OtlpBatch,
+    Points,
+)
+
+STALE_NAN = np.array([0x7FF0000000000002], np.uint64).view(np.float64)[0]
+TARGET_INFO = "target_info"
+IDENTIFYING = ("service.namespace", "service.name", "service.instance.id")
+TARGET_INFO_INTERVAL_NS = 150 * 10**9  # lookback delta (5m) / 2
+MAX_EXEMPLAR_RUNES = 128
+
+
+class TranslationError(ValueError):
+    """The request cannot be translated (Prometheus refuses it as a whole too)."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Long-format label sets: row i is ``names[i]=values[i]`` of set ``owner[i]``."""
+
+    owner: I64
+    names: pa.StringArray
+    values: pa.StringArray
+    n: int
+
+
+@dataclass
+class Translation:
+    series: Labels
+    sample_series: I64
+    ts: I64
+    values: np.ndarray
+    st: I64
+    exemplar_series: I64
+    exemplar_ts: I64
+    exemplar_values: np.ndarray
+    exemplar_labels: Labels
+    metadata: list[tuple[str, str, str, str]]  # (family, type, help, unit)
+    warnings: list[str] = field(default_factory=list)
+    dropped_exponential_histogram_points: int = 0
+
+
+def ns_to_ms(ns: np.ndarray) -> I64:
+    """Go's ``int64(ns) / 1_000_000`` (truncation toward zero)."""
+    v = np.asarray(ns, np.uint64).view(np.int64)
+    q = np.abs(v) // 1_000_000
+    return np.where(v < 0, -q, q).astype(np.int64)
+
+
+def _metric_type(kind: int, monotonic: bool) -> int:
+    if kind == KIND_GAUGE:
+        return nm.GAUGE
+    if kind == KIND_SUM:
+        return nm.MONOTONIC_COUNTER if monotonic else nm.NON_MONOTONIC_COUNTER
+    return {KIND_HISTOGRAM: nm.HISTOGRAM, KIND_EXP_HISTOGRAM: nm.EXP_HISTOGRAM, KIND_SUMMARY: nm.SUMMARY}.get(
+        kind, nm.UNKNOWN
+    )
+
+
+def _prom_type(kind: int, monotonic: bool) -> str:
+    if kind == KIND_GAUGE:
+        return "gauge"
+    if kind == KIND_SUM:
+        return "counter" if monotonic else "gauge"
+    if kind in (KIND_HISTOGRAM, KIND_EXP_HISTOGRAM):
+        return "histogram"
+    return "summary" if kind == KIND_SUMMARY else "unknown"
+
+
+def _sanitize_keys(keys: pa.StringArray) -> pa.StringArray:
+    """Label names for attribute keys, computed once per distinct key."""
+    if not len(keys):
+        return EMPTY_STRINGS
+    enc = (
+        pc.dictionary_encode(keys).combine_chunks()
+        if isinstance(keys, pa.ChunkedArray)
+        else pc.dictionary_encode(keys)
+    )
+    try:
+        dictionary = pa.array([nm.build_label_name(k) for k in enc.dictionary.to_pylist()], pa.string())
+    except nm.NameError_ as exc:
+        raise TranslationError(str(exc)) from None
+    return dictionary.take(enc.indices)
+
+
+def _ranks(a: pa.StringArray) -> I64:
+    """Each string's rank in byte order (equal strings, equal ranks)."""
+    if not len(a):
+        return np.zeros(0, np.int64)
+    uniq = pc.unique(a)
+    order = np.asarray(pc.array_sort_indices(uniq))
+    rank = np.empty(len(uniq), np.int64)
+    rank[order] = np.arange(len(uniq))
+    return rank[np.asarray(pc.index_in(a, value_set=uniq))]
+
+
+def _fold_collisions(
+    owner: I64, names: pa.StringArray, keys: pa.StringArray, values: pa.StringArray
+) -> Labels:
+    """Sort rows by (owner, label name, original key) and merge rows that share a label name
+    the way Prometheus's label builder does (values joined with ';', empty ones skipped)."""
+    n_rows = owner.size
+    if not n_rows:
+        return Labels(owner, EMPTY_STRINGS, EMPTY_STRINGS, 0)
+    nr, kr = _ranks(names), _ranks(keys)
+    order = np.lexsort((np.arange(n_rows), kr, nr, owner))
+    owner, nr = owner[order], nr[order]
+    take = pa.array(order)
+    names, keys, values = names.take(take), keys.take(take), values.take(take)
+    dup = np.zeros(n_rows, np.bool_)
+    dup[1:] = (owner[1:] == owner[:-1]) & (nr[1:] == nr[:-1])
+    if dup.any():
+        # Rare: a Python step per colliding group only.
+        first = np.flatnonzero(~dup)
+        group = np.cumsum(~dup) - 1
+        colliding = np.unique(group[dup])
+        bounds = np.append(first, n_rows)
+        merged = []
+        for g in colliding.tolist():
+            cur = ""
+            for v in values.slice(int(bounds[g]), int(bounds[g + 1] - bounds[g])).to_pylist():
+                cur = v if cur == "" else f"{cur};{v}"
+            merged.append(cur)
+        plain = np.setdiff1d(np.arange(first.size), colliding)
+        vals = assemble(
+            first.size,
+            [(plain, values.take(pa.array(first[plain]))), (colliding, pa.array(merged, pa.string()))],
+        )
+        return Labels(owner[first], names.take(pa.array(first)), vals, 0)
+    return Labels(owner, names, values, 0)
+
+
+def _concat_labels(parts: list[Labels], n: int) -> Labels:
+    parts = [p for p in parts if p.owner.size]
+    if not parts:
+        return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, n)
+    return Labels(
+        np.concatenate([p.owner for p in parts]),
+        pa.concat_arrays([p.names.cast(pa.string()) for p in parts]),
+        pa.concat_arrays([p.values.cast(pa.string()) for p in parts]),
+        n,
+    )
+
+
+def _const(value: str, n: int) -> pa.StringArray:
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, np.int64)))
+
+
+@dataclass
+class _Derived:
+    """Series derived from points: base point, __name__ index, optional extra label."""
+
+    point: list[I64] = field(default_factory=list)
+    name: list[I64] = field(default_factory=list)  # metric * 4 + variant
+    extra_kind: list[I64] = field(default_factory=list)  # 0 none, 1 le, 2 quantile
+    extra_value: list[pa.Array] = field(default_factory=list)
+    value: list[np.ndarray] = field(default_factory=list)
+    ts: list[np.ndarray] = field(default_factory=list)
+    st: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, point: I64, name: I64, value: np.ndarray, ts: np.ndarray, st: np.ndarray,
+            extra_kind: int = 0, extra_value: pa.Array | None = None) -> I64:  # fmt: skip
+        n = point.size
+        self.point.append(point)
+        self.name.append(name)
+        self.extra_kind.append(np.full(n, extra_kind, np.int64))
+        self.extra_value.append(extra_value if extra_value is not None else _const("", n))
+        self.value.append(value)
+        self.ts.append(ts)
+        self.st.append(st)
+        first = self.count
+        self.count += n
+        return np.arange(first, self.count, dtype=np.int64)
+
+
+_FAMILY, _SUM, _COUNT, _BUCKET = range(4)
+
+
+def translate(batch: OtlpBatch) -> Translation:
+    errors: list[str] = []
+    warnings: list[str] = []
+    n_metrics = batch.n_metrics
+    names = batch.metric_name.to_pylist()
+    units = batch.metric_unit.to_pylist()
+    helps = batch.metric_description.to_pylist()
+    kinds = batch.metric_kind.tolist()
+    temps = batch.metric_temporality.tolist()
+    mono = batch.metric_monotonic.tolist()
+    n_points = np.zeros(n_metrics, np.int64)
+    for pts in (batch.numbers, batch.histograms, batch.summaries):
+        n_points += np.bincount(pts.metric, minlength=n_metrics)
+    n_points += np.bincount(batch.exp_metric, minlength=n_metrics)
+
+    family: list[str] = []
+    metadata: dict[str, tuple[str, str, str, str]] = {}
+    dropped_exp = 0
+    for i in range(n_metrics):
+        kind, name = kinds[i], names[i]
+        if kind == KIND_NONE:
+            errors.append(f"unsupported metric type for metric {name!r}")
+            family.append("")
+            continue
+        if kind in (KIND_SUM, KIND_HISTOGRAM, KIND_EXP_HISTOGRAM) and temps[i] != TEMPORALITY_CUMULATIVE:
+            errors.append(f"invalid temporality and type combination for metric {name!r}")
+            family.append("")
+            continue
+        try:
+            fam = nm.build_metric_name(name, units[i], _metric_type(kind, mono[i]))
+        except nm.NameError_ as exc:
+            errors.append(str(exc))
+            family.append("")
+            continue
+        family.append(fam)
+        if not n_points[i]:
+            warnings.append(f"empty data points. {name} is dropped")
+            continue
+        if kind == KIND_EXP_HISTOGRAM:
+            dropped_exp += int(n_points[i])
+            warnings.append(
+                f"exponential histogram {name!r} dropped ({int(n_points[i])} points): "
+                "native histograms are not stored yet"
+            )
+            continue
+        metadata[fam] = (fam, _prom_type(kind, mono[i]), helps[i], nm.build_unit(units[i]))
+    if errors:
+        raise TranslationError("; ".join(errors))
+
+    job, instance = _resource_identity(batch)
+    # All points that carry samples, as one table: numbers, histograms, summaries.
+    groups: list[Points] = [batch.numbers, batch.histograms, batch.summaries]
+    offs = np.cumsum([0] + [len(p) for p in groups])
+    n_all = int(offs[-1])
+    metric_all = np.concatenate([p.metric for p in groups]) if n_all else np.zeros(0, np.int64)
+    base = _base_labels(groups, offs, metric_all, batch, job, instance)
+
+    name_table = pa.array(
+        [x for f in family for x in (f, f + "_sum", f + "_count", f + "_bucket")], pa.string()
+    )
+    d = _Derived()
+
+    def stale(v: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        return np.where((flags & np.uint64(FLAG_NO_RECORDED_VALUE)) != 0, STALE_NAN, v)
+
+    # Gauges and sums.
+    p = batch.numbers
+    number_series = d.add(
+        np.arange(len(p), dtype=np.int64) + offs[0], p.metric * 4 + _FAMILY,
+        stale(p.value, p.flags), p.time_ns, p.start_ns,
+    )  # fmt: skip
+
+    # Histograms.
+    h = batch.histograms
+    hg = np.arange(len(h), dtype=np.int64) + offs[1]
+    hs = np.flatnonzero(h.has_sum)
+    d.add(hg[hs], h.metric[hs] * 4 + _SUM, stale(h.value[hs], h.flags[hs]), h.time_ns[hs], h.start_ns[hs])
+    count_f = h.count.astype(np.float64)
+    d.add(hg, h.metric * 4 + _COUNT, stale(count_f, h.flags), h.time_ns, h.start_ns)
+    nb = np.bincount(batch.bound_point, minlength=len(h))
+    nc = np.bincount(batch.bucket_point, minlength=len(h))
+    k = np.minimum(nb, nc)
+    b_off = np.cumsum(nb) - nb
+    c_off = np.cumsum(nc) - nc
+    bpos, bpt = ranges_index(b_off, b_off + k)  # bucket i of point p: bounds[b_off[p] + i]
+    cpos = c_off[bpt] + (bpos - b_off[bpt])
+    cum = np.cumsum(batch.bucket_count[cpos]) if cpos.size else np.zeros(0, np.uint64)
+    if cum.size:
+        kstart = np.cumsum(k) - k
+        before = np.concatenate(([0], cum))[kstart]
+        cum = cum - before[bpt]
+    bucket_series = d.add(
+        hg[bpt], h.metric[bpt] * 4 + _BUCKET, stale(cum.astype(np.float64), h.flags[bpt]),
+        h.time_ns[bpt], h.start_ns[bpt], 1, format_floats(batch.bound[bpos], format_go_float),
+    )  # fmt: skip
+    inf_series = d.add(
+        hg, h.metric * 4 + _BUCKET, stale(count_f, h.flags), h.time_ns, h.start_ns, 1, _const("+Inf", len(h))
+    )
+
+    # Summaries.
+    s = batch.summaries
+    sg = np.arange(len(s), dtype=np.int64) + offs[2]
+    d.add(sg, s.metric * 4 + _SUM, stale(s.value, s.flags), s.time_ns, s.start_ns)
+    d.add(sg, s.metric * 4 + _COUNT, stale(s.count.astype(np.float64), s.flags), s.time_ns, s.start_ns)
+    qp = batch.quantile_point
+    d.add(
+        sg[qp], s.metric[qp] * 4 + _FAMILY, stale(batch.quantile_value, s.flags[qp]), s.time_ns[qp],
+        s.start_ns[qp], 2, format_floats(batch.quantile, format_go_float),
+    )  # fmt: skip
+
+    n_derived = d.count
+    point = np.concatenate(d.point) if n_derived else np.zeros(0, np.int64)
+    extra_kind = np.concatenate(d.extra_kind) if n_derived else np.zeros(0, np.int64)
+    series_labels = _derive_labels(base, n_all, point, np.concatenate(d.name) if n_derived else point,
+                                   extra_kind, pa.concat_arrays(d.extra_value), name_table)  # fmt: skip
+    values = np.concatenate(d.value) if n_derived else np.zeros(0)
+    ts = ns_to_ms(np.concatenate(d.ts)) if n_derived else np.zeros(0, np.int64)
+    st = ns_to_ms(np.concatenate(d.st)) if n_derived else np.zeros(0, np.int64)
+
+    # target_info
+    ti_labels, ti_ts = _target_info(batch, job, instance, metric_all, groups)
+    if ti_ts.size or ti_labels.n:
+        metadata.setdefault(TARGET_INFO, (TARGET_INFO, "gauge", "Target metadata", ""))
+    n_ti = ti_labels.n
+    series = _concat_labels(
+        [series_labels, Labels(ti_labels.owner + n_derived, ti_labels.names, ti_labels.values, 0)],
+        n_derived + n_ti,
+    )
+    sample_series = np.arange(n_derived + n_ti, dtype=np.int64)
+    values = np.concatenate((values, np.ones(n_ti)))
+    ts = np.concatenate((ts, ti_ts))
+    st = np.concatenate((st, np.zeros(n_ti, np.int64)))
+
+    ex = _exemplars(batch, number_series, bucket_series, inf_series, k, b_off, ts)
+    return Translation(
+        series=series,
+        sample_series=sample_series,
+        ts=ts,
+        values=values,
+        st=st,
+        exemplar_series=ex[0],
+        exemplar_ts=ex[1],
+        exemplar_values=ex[2],
+        exemplar_labels=ex[3],
+        metadata=list(metadata.values()),
+        warnings=warnings,
+        dropped_exponential_histogram_points=dropped_exp,
+    )
+
+
+def _resource_identity(batch: OtlpBatch) -> tuple[list[str], list[str]]:
+    """``job`` and ``instance`` per resource (one Python step per resource attribute)."""
+    n = batch.n_resources
+    attrs: list[dict[str, str]] = [{} for _ in range(n)]
+    a = batch.resource_attrs
+    for o, k, v in zip(a.owner.tolist(), a.keys.to_pylist(), a.values.to_pylist(), strict=True):
+        attrs[o].setdefault(k, v)  # pcommon's Map.Get finds the first
+    job, instance = [], []
+    for r in attrs:
+        j = r.get("service.name")
+        if j is not None and "service.namespace" in r:
+            j = r["service.namespace"] + "/" + j
+        job.append(j or "")
+        instance.append(r.get("service.instance.id", ""))
+    return job, instance
+
+
+def _base_labels(
+    groups: list[Points],
+    offs: np.ndarray,
+    metric_all: I64,
+    batch: OtlpBatch,
+    job: list[str],
+    instance: list[str],
+) -> Labels:
+    """Each point's labels without ``__name__``: its sanitized attributes, then job/instance."""
+    n_all = int(offs[-1])
+    owner = np.concatenate([p.attrs.owner + o for p, o in zip(groups, offs[:-1], strict=True)])
+    keys = pa.concat_arrays([p.attrs.keys.cast(pa.string()) for p in groups])
+    values = pa.concat_arrays([p.attrs.values.cast(pa.string()) for p in groups])
+    keep = np.asarray(pc.not_equal(keys, "__name__").fill_null(True), np.bool_) if len(keys) else owner > 0
+    if not keep.all():
+        owner, keys, values = owner[keep], keys.filter(pa.array(keep)), values.filter(pa.array(keep))
+    lab = _fold_collisions(owner, _sanitize_keys(keys), keys, values)
+    res = batch.metric_resource[metric_all] if n_all else np.zeros(0, np.int64)
+    parts = [lab]
+    for label, per_res in (("job", job), ("instance", instance)):
+        has = np.array([v != "" for v in per_res], np.bool_)
+        if not has.any() or not n_all:
+            continue
+        # The resource's value replaces a data point attribute of the same name.
+        cur = parts[0]
+        if len(cur.names):
+            drop = np.asarray(pc.equal(cur.names, label), np.bool_) & has[res[cur.owner]]
+            if drop.any():
+                k = pa.array(~drop)
+                parts[0] = Labels(cur.owner[~drop], cur.names.filter(k), cur.values.filter(k), 0)
+        pts = np.flatnonzero(has[res])
+        vals = pa.array(per_res, pa.string()).take(pa.array(res[pts]))
+        parts.append(Labels(pts, _const(label, pts.size), vals, 0))
+    out = _concat_labels(parts, n_all)
+    order = np.argsort(out.owner, kind="stable")
+    t = pa.array(order)
+    return Labels(out.owner[order], out.names.take(t), out.values.take(t), n_all)
+
+
+def _derive_labels(
+    base: Labels,
+    n_all: int,
+    point: I64,
+    name_idx: I64,
+    extra_kind: I64,
+    extra_value: pa.Array,
+    name_table: pa.Array,
+) -> Labels:
+    n = point.size
+    counts = np.bincount(base.owner, minlength=n_all)
+    off = np.cumsum(counts) - counts
+    rows, series = ranges_index(off[point], off[point] + counts[point]) if n else (point, point)
+    names = base.names.take(pa.array(rows))
+    values = base.values.take(pa.array(rows))
+    # le / quantile set by the translator replace a data point attribute of that name.
+    ek = extra_kind[series]
+    drop = ((ek == 1) & np.asarray(pc.equal(names, "le"), np.bool_)) | (
+        (ek == 2) & np.asarray(pc.equal(names, "quantile"), np.bool_)
+    ) if len(names) else np.zeros(0, np.bool_)  # fmt: skip
+    if drop.any():
+        k = pa.array(~drop)
+        series, names, values = series[~drop], names.filter(k), values.filter(k)
+    ids = np.arange(n, dtype=np.int64)
+    xs = np.flatnonzero(extra_kind)
+    extra_names = pa.array(["", "le", "quantile"], pa.string()).take(pa.array(extra_kind[xs]))
+    return _concat_labels(
+        [
+            Labels(series, names, values, 0),
+            Labels(ids, _const("__name__", n), name_table.take(pa.array(name_idx)), 0),
+            Labels(xs, extra_names, extra_value.take(pa.array(xs)), 0),
+        ],
+        n,
+    )
+
+
+def _target_info(
+    batch: OtlpBatch, job: list[str], instance: list[str], metric_all: I64, groups: list[Points]
+) -> tuple[Labels, I64]:
+    """One ``target_info`` series per resource with non-identifying attributes and a job or
+    instance, with samples from the resource's earliest to latest timestamp."""
+    n = batch.n_resources
+    if not n:
+        return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, 0), np.zeros(0, np.int64)
+    times = [p.time_ns for p in groups] + [batch.exp_time_ns]
+    metrics = [metric_all, batch.exp_metric]
+    t_all = np.concatenate(times).astype(np.uint64)
+    m_all = np.concatenate(metrics)
+    res = batch.metric_resource[m_all] if m_all.size else m_all
+    lo = np.full(n, np.iinfo(np.uint64).max, np.uint64)
+    hi = np.zeros(n, np.uint64)
+    np.minimum.at(lo, res, t_all)
+    np.maximum.at(hi, res, t_all)
+    a = batch.resource_attrs
+    ident = np.isin(np.asarray(a.keys.to_pylist(), object), IDENTIFYING) if len(a) else np.zeros(0, np.bool_)
+    nonident = np.bincount(a.owner[~ident], minlength=n)
+    keep = ~ident
+    owner = a.owner[keep]
+    keys = a.keys.filter(pa.array(keep)) if len(a) else EMPTY_STRINGS
+    values = a.values.filter(pa.array(keep)) if len(a) else EMPTY_STRINGS
+    lab = _fold_collisions(owner, _sanitize_keys(keys), keys, values)
+    per_res: list[dict[str, str]] = [{} for _ in range(n)]
+    for o, k, v in zip(lab.owner.tolist(), lab.names.to_pylist(), lab.values.to_pylist(), strict=True):
+        per_res[o][k] = v
+    seen: set[tuple[frozenset[tuple[str, str]], int]] = set()
+    owners: list[int] = []
+    label_rows: list[tuple[int, str, str]] = []
+    ts_out: list[np.ndarray] = []
+    for r in range(n):
+        if not nonident[r] or lo[r] > hi[r]:
+            continue
+        labels = {k: v for k, v in per_res[r].items() if v != ""}
+        if job[r]:
+            labels["job"] = job[r]
+        if instance[r]:
+            labels["instance"] = instance[r]
+        if "job" not in labels and "instance" not in labels:
+            continue
+        labels["__name__"] = TARGET_INFO
+        key = frozenset(labels.items())
+        steps = np.arange(int(lo[r]), int(hi[r]), TARGET_INFO_INTERVAL_NS, dtype=np.uint64)
+        tms = np.append(steps // np.uint64(1_000_000), np.uint64(int(hi[r]) // 1_000_000)).astype(np.int64)
+        tms = np.array([t for t in dict.fromkeys(tms.tolist()) if (key, t) not in seen], np.int64)
+        seen.update((key, int(t)) for t in tms)
+        for _ in range(tms.size):
+            sid = len(owners)
+            owners.append(sid)
+            label_rows.extend((sid, k, v) for k, v in labels.items())
+        ts_out.append(tms)
+    if not owners:
+        return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, 0), np.zeros(0, np.int64)
+    o, k, v = zip(*label_rows, strict=True)
+    return (
+        Labels(np.array(o, np.int64), pa.array(k, pa.string()), pa.array(v, pa.string()), len(owners)),
+        np.concatenate(ts_out),
+    )
+
+
+def _exemplars(
+    batch: OtlpBatch, number_series: I64, bucket_series: I64, inf_series: I64, k: I64, b_off: I64, ts: I64
+) -> tuple[I64, I64, np.ndarray, Labels]:
+    """Exemplars of sums (on the sample's series) and histograms (on the bucket their value
+    falls in, assigned in order as Prometheus does; the rest on ``+Inf``). Gauges' are dropped."""
+    parts = []
+    ne = batch.number_exemplars
+    if len(ne):
+        is_sum = batch.metric_kind[batch.numbers.metric[ne.point]] == KIND_SUM
+        sel = np.flatnonzero(is_sum)
+        parts.append((number_series[ne.point[sel]], sel, ne))
+    he = batch.histogram_exemplars
+    if len(he):
+        p = he.point
+        # Buckets below the value: pairs (exemplar, bucket of its point).
+        bpos, ex = ranges_index(b_off[p], b_off[p] + k[p])
+        below = batch.bound[bpos] < he.value[ex]
+        first = np.bincount(ex, weights=below, minlength=p.size).astype(np.int64)
+        width = int(k.max()) + 2 if k.size else 2
+        bucket = np.maximum.accumulate(first + p * width) - p * width  # never go back a bucket
+        bstart = np.cumsum(k) - k
+        sid = np.where(bucket < k[p], bucket_series[np.minimum(bstart[p] + bucket, max(bucket_series.size - 1, 0))]
+                       if bucket_series.size else 0, inf_series[p])  # fmt: skip
+        parts.append((sid.astype(np.int64), np.arange(p.size, dtype=np.int64), he))
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0), Labels(empty, EMPTY_STRINGS, EMPTY_STRINGS, 0)
+    series_out, ts_out, val_out, lab_out = [], [], [], []
+    base = 0
+    for sid, sel, e in parts:
+        t = ns_to_ms(e.time_ns[sel])
+        t = np.where(t == 0, ts[sid], t)
+        series_out.append(sid)
+        ts_out.append(t)
+        val_out.append(e.value[sel])
+        lab_out.append(_exemplar_labels(e.attrs, e.trace_id, e.span_id, sel, base))
+        base += sel.size
+    n = base
+    labels = _concat_labels(lab_out, n)
+    return np.concatenate(series_out), np.concatenate(ts_out), np.concatenate(val_out), labels
+
+
+def _exemplar_labels(attrs: Attrs, trace: pa.Array, span: pa.Array, sel: I64, base: int) -> Labels:
+    n_all = len(trace)
+    pos = np.full(n_all, -1, np.int64)
+    pos[sel] = np.arange(sel.size) + base
+    tr, sp = trace.take(pa.array(sel)), span.take(pa.array(sel))
+    runes = np.zeros(n_all, np.int64)
+    if len(attrs):
+        lens = np.asarray(pc.utf8_length(attrs.keys), np.int64) + np.asarray(
+            pc.utf8_length(attrs.values), np.int64
+        )
+        runes += np.bincount(attrs.owner, weights=lens, minlength=n_all).astype(np.int64)
+    trl = np.asarray(pc.utf8_length(trace), np.int64)
+    spl = np.asarray(pc.utf8_length(span), np.int64)
+    runes += np.where(trl > 0, trl + 8, 0) + np.where(spl > 0, spl + 7, 0)
+    parts = []
+    ids = np.arange(sel.size, dtype=np.int64) + base
+    for name, arr in (("trace_id", tr), ("span_id", sp)):
+        has = np.asarray(pc.greater(pc.utf8_length(arr), 0), np.bool_) if len(arr) else np.zeros(0, np.bool_)
+        parts.append(Labels(ids[has], _const(name, int(has.sum())), arr.filter(pa.array(has)), 0))
+    if len(attrs):
+        ok = (pos[attrs.owner] >= 0) & (runes[attrs.owner] <= MAX_EXEMPLAR_RUNES)
+        ok &= ~np.asarray(pc.is_in(attrs.keys, value_set=pa.array(["trace_id", "span_id"])), np.bool_)
+        m = pa.array(ok)
+        parts.append(Labels(pos[attrs.owner[ok]], attrs.keys.filter(m), attrs.values.filter(m), 0))
+    return _concat_labels(parts, 0)
+
+
+__all__ = ["KIND_NAMES", "Translation", "TranslationError", "translate"]
