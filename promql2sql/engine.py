@@ -27,6 +27,7 @@ from .ast import Call, Expr, Matcher, walk
 from .duckdb import Compiler, Mat, Scal, Str, Timeline, Vec
 from .duckdb.context import table, tmpl
 from .duckdb.labels import natural_sort_key
+from .duckdb.labelset import drop_labels
 from .duckdb.shared import SharedStatements
 from .errors import ExecutionError, position_label
 from .limits import CancelToken, QueryLimits, attach_connection, check_samples, detach_connection, run_limited
@@ -227,16 +228,13 @@ def _outputs(c: Compiler, rel: Vec | Mat | Scal, ordering: p.Node | None) -> lis
     never once per point; points come back as (series number, t, v).
     """
     if isinstance(rel, Scal):
-        return [exp.select("t", exp.cast(exp.column("v"), "DOUBLE").as_("v")).from_(rel.points).order_by("t")]
+        return [_scalar_points(rel)]
     t = "ts" if isinstance(rel, Mat) else "t"
     numbered = c.cte(
         tmpl(
             "SELECT sk, labels, (dense_rank() OVER (ORDER BY labels) - 1)::INTEGER AS series FROM ("
-            "SELECT s.sk, CASE WHEN s.drop_name THEN map_from_entries(list_filter(map_entries(s.labels), "
-            "lambda e: NOT list_contains(:drop, e.key))) ELSE s.labels END AS labels "
-            "FROM :series AS s WHERE s.sk IN (SELECT sk FROM :points))",
-            drop=exp.Array(expressions=[exp.Literal.string(n) for n in _DROPPED_WITH_NAME]),
-            series=table(rel.series), points=table(rel.points),
+            "SELECT s.sk, :labels AS labels FROM :series AS s WHERE s.sk IN (SELECT sk FROM :points))",
+            labels=_result_labels(), series=table(rel.series), points=table(rel.points),
         ),
         "result_series",
     )  # fmt: skip
@@ -261,31 +259,38 @@ def _ordered_points(points: exp.Select, numbered: str, ordering: p.Sort) -> exp.
         "ON n.series = x.series",
         points=points.subquery(), numbered=table(numbered),
     )  # fmt: skip
+    return by_labels.order_by(*_label_sort_keys(ordering), "x.series" + (" DESC" if ordering.desc else ""))
+
+
+def _label_sort_keys(ordering: p.Sort) -> list[exp.Ordered]:
+    """sort_by_label*: the natural order (natsort) of each named label's value."""
     keys = [
         natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n)))
         for n in ordering.by_labels
     ]
-    direction = " DESC" if ordering.desc else ""
-    return by_labels.order_by(
-        *(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "x.series" + direction
-    )
+    return [exp.Ordered(this=k, desc=ordering.desc) for k in keys]
+
+
+def _result_labels() -> exp.Expression:
+    """A result series' labels (``s``): without the name (and type/unit) when dropped."""
+    dropped = drop_labels(exp.column("labels", "s"), _DROPPED_WITH_NAME)
+    return tmpl("CASE WHEN s.drop_name THEN :dropped ELSE s.labels END", dropped=dropped)
+
+
+def _scalar_points(rel: Scal) -> exp.Select:
+    return exp.select("t", exp.cast(exp.column("v"), "DOUBLE").as_("v")).from_(rel.points).order_by("t")
 
 
 def _final_select(rel: object, ordering: p.Node | None = None) -> exp.Select:
     if isinstance(rel, Str):
         return exp.select(exp.Literal.string(rel.value).as_("v"))
     if isinstance(rel, Scal):
-        return exp.select("t", exp.cast(exp.column("v"), "DOUBLE").as_("v")).from_(rel.points).order_by("t")
+        return _scalar_points(rel)
     if isinstance(rel, Vec | Mat):
-        labels = tmpl(
-            "CASE WHEN s.drop_name THEN map_from_entries(list_filter(map_entries(s.labels), "
-            "lambda e: NOT list_contains(:drop, e.key))) ELSE s.labels END",
-            drop=exp.Array(expressions=[exp.Literal.string(n) for n in _DROPPED_WITH_NAME]),
-        )
         t = "x.ts" if isinstance(rel, Mat) else "x.t"
         return _numbered(
             exp.select(
-                labels.as_("labels"),
+                _result_labels().as_("labels"),
                 exp.column(t.split(".")[1], "x").as_("t"),
                 exp.cast(exp.column("v", "x"), "DOUBLE").as_("v"),
             )
@@ -305,14 +310,7 @@ def _numbered(final: exp.Select, ordering: p.Node | None) -> exp.Select:
         return numbered.order_by("isnan(v)", "v DESC" if ordering.desc else "v", "labels")
     if isinstance(ordering, p.Sort):
         # sort_by_label*: natural order of each label's value (natsort), then the label set.
-        keys = [
-            natural_sort_key(tmpl("coalesce(labels[:n], '')", n=exp.Literal.string(n)))
-            for n in ordering.by_labels
-        ]
-        direction = " DESC" if ordering.desc else ""
-        return numbered.order_by(
-            *(exp.Ordered(this=k, desc=ordering.desc) for k in keys), "labels" + direction
-        )
+        return numbered.order_by(*_label_sort_keys(ordering), "labels" + (" DESC" if ordering.desc else ""))
     return numbered.order_by("labels", "t")
 
 

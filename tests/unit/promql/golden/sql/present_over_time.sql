@@ -128,7 +128,7 @@ FROM (
       THEN MAP_FROM_ENTRIES(
         LIST_FILTER(
           MAP_ENTRIES(s.labels),
-          LAMBDA e : NOT ARRAY_CONTAINS(['__name__', '__type__', '__unit__'], e.key)
+          LAMBDA e : NOT ARRAY_CONTAINS(CAST(['__name__', '__type__', '__unit__'] AS TEXT[]), e.key)
         )
       )
       ELSE s.labels
