@@ -84,11 +84,15 @@ ORDINALS = {
 }
 
 
-def _numbered(c: Compiler, fn: RangeFn, enriched: exp.Select, skip: tuple[str, ...] = ()) -> str:
-    """Each series' samples with the running sums ``fn`` needs, and a number if missing."""
-    running = {} if skip else {"rn": f"row_number() {_WINDOW}"}
+def _numbered(c: Compiler, fn: RangeFn, enriched: exp.Select, regular: bool) -> str:
+    """Each series' samples with the running sums ``fn`` needs, numbered.
+
+    The regular path numbers the samples in the first window pass (``ORDINALS``) and adds
+    counter-reset corrections by a join, so it needs neither ``rn`` nor the ``dropv`` sums.
+    """
+    running = {} if regular else {"rn": f"row_number() {_WINDOW}"}
     for derived in fn.derived:
-        if derived not in skip:
+        if not (regular and derived == "dropv"):
             running.update(RUNNING.get(derived, {}))
     if not running:
         return c.cte(enriched, "edges")
@@ -111,7 +115,7 @@ def regular_edge_windows(
     every sample): the windows that hold one find its samples by a join with the few
     samples that dropped, and add their terms exactly.
     """
-    base = _numbered(c, fn, enriched, skip=("dropv",))
+    base = _numbered(c, fn, enriched, regular=True)
     holes = {
         "te0": num(first_te),
         "step": num(float(tl.step)),
@@ -174,7 +178,7 @@ def edge_windows(
 
     ``enriched`` is each series' samples with their previous sample and derived columns.
     """
-    base = _numbered(c, fn, enriched)
+    base = _numbered(c, fn, enriched, regular=False)
     aggs = [tmpl(EDGE_AGGREGATES[s]).as_(name) for name, s in fn.aggs.items()]
     joined = tmpl(
         "SELECT * FROM :grid AS g "
