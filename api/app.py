@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from promlake.api.federate import install_federate_routes
 from promlake.api.otlp import install_otlp_routes
 from promlake.api.pushgateway import install_pushgateway_routes
 from promlake.api.v1 import install_api_v1
@@ -71,6 +72,7 @@ def create_app(state: ServerState) -> FastAPI:
     install_write_routes(app, state)
     install_otlp_routes(app, state)
     install_pushgateway_routes(app, state)
+    install_federate_routes(app, state)
     install_api_v1(app, state)
     return app
 
