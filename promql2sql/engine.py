@@ -23,6 +23,7 @@ from promlake.engine.labels import labels_to_map
 from promlake.engine.matchers import compile_matcher
 
 from . import plan as p
+from . import sample_count
 from .ast import Call, Expr, Matcher, walk
 from .duckdb import Compiler, Mat, Scal, Str, Timeline, Vec
 from .duckdb.context import table, tmpl
@@ -78,17 +79,26 @@ class Engine:
     _database: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     _database_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def instant(self, query: str, time_ms: int, token: CancelToken | None = None) -> QueryResult:
+    def instant(
+        self, query: str, time_ms: int, token: CancelToken | None = None, stats: bool = False
+    ) -> QueryResult:
+        """``stats``: also count the samples the query reads (``QueryResult.samples``)."""
         tl = Timeline(time_ms, time_ms, 1)
-        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=True))
+        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=True, stats=stats))
 
     def range(
-        self, query: str, start_ms: int, end_ms: int, step_ms: int, token: CancelToken | None = None
+        self,
+        query: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        token: CancelToken | None = None,
+        stats: bool = False,
     ) -> QueryResult:
         if step_ms <= 0:
             raise ExecutionError("zero or negative query resolution step widths are not accepted")
         tl = Timeline(start_ms, end_ms, step_ms)
-        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=False))
+        return run_limited(self.limits, token, lambda: self._run(query, tl, instant=False, stats=stats))
 
     def translate(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> str:
         """SQL that plain DuckDB runs over the lake's files (flushed data only) for this query."""
@@ -135,7 +145,7 @@ class Engine:
         final = _final_select(rel, compiler.ordering if instant else None)
         return compiler.query(final), rel, (snap, compiler, node)
 
-    def _run(self, query: str, tl: Timeline, instant: bool) -> QueryResult:
+    def _run(self, query: str, tl: Timeline, instant: bool, stats: bool = False) -> QueryResult:
         expr = parse_expr(query)
         ctx = PlanContext(tl.start, tl.end, 0 if instant else tl.step, self.lookback_delta_ms, query=query)
         node = plan_query(expr, ctx)
@@ -159,6 +169,7 @@ class Engine:
             for name, data in compiler.tables.items():
                 con.register(name, data)
             check_samples(con, compiler, snap)  # limits: --query.max-samples
+            counted = sample_count.measure(con, compiler) if stats else None
             # After check_samples, which reads the CTEs' shapes: planning attaches them.
             plan = SharedStatements(compiler.ctes, [*checks, *notes, *outputs])
             sql = (plan.statement_sql(con, i) for i in range(len(plan.statements)))
@@ -184,7 +195,9 @@ class Engine:
             assert isinstance(rel, Vec | Mat)
             ordered = instant and compiler.ordering is not None
             result = _vector_result(data[0], data[1], rel, instant, ordered)
-        return replace(result, warnings=tuple(dict.fromkeys(static_warnings + warnings)), infos=infos)
+        return replace(
+            result, warnings=tuple(dict.fromkeys(static_warnings + warnings)), infos=infos, samples=counted
+        )
 
 
 _SORT_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})

@@ -9,10 +9,14 @@ API encodes these straight to JSON; the Python API turns them into Polars frames
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from .signatures import ValueType
+
+if TYPE_CHECKING:
+    from .sample_count import SampleCounts
 
 SERIES_SCHEMA = pa.schema([("series", pa.int32()), ("labels", pa.map_(pa.string(), pa.string()))])
 POINTS_SCHEMA = pa.schema([("series", pa.int32()), ("t", pa.int64()), ("v", pa.float64())])
@@ -36,3 +40,5 @@ class QueryResult:
     string: str | None = None
     warnings: tuple[str, ...] = ()
     infos: tuple[str, ...] = ()
+    # Sample counts of the evaluation, when the caller asked for statistics.
+    samples: SampleCounts | None = None

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
     from .duckdb import Compiler
 
-__all__ = ["Grid", "Load", "count", "enforce", "selections"]
+__all__ = ["Grid", "Load", "SampleCounts", "count", "enforce", "measure", "selections"]
 
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 
@@ -81,6 +81,19 @@ class Load:
     mint: int
     maxt: int
     sids: np.ndarray | None  # sorted matched series ids; None when they could not be traced
+
+
+@dataclass(frozen=True)
+class SampleCounts:
+    """What a query's ``stats`` report of samples.
+
+    ``read``: stored samples the selectors load, each once (Prometheus's ``samplesRead``,
+    storage I/O). ``peak``: the total ``--query.max-samples`` is compared with (loaded plus
+    grid points), which stands where Prometheus reports the ``peakSamples`` it compares.
+    """
+
+    read: int
+    peak: int
 
 
 @dataclass(frozen=True)
@@ -110,8 +123,14 @@ def enforce(con: duckdb.DuckDBPyConnection, compiler: Compiler, snap: Snapshot, 
 
 def count(con: duckdb.DuckDBPyConnection, compiler: Compiler) -> int:
     """The exact total ``enforce`` compares with the limit (for tests and statistics)."""
+    return measure(con, compiler).peak
+
+
+def measure(con: duckdb.DuckDBPyConnection, compiler: Compiler) -> SampleCounts:
+    """The query's sample counts, exactly (one extra DuckDB statement: for ``stats`` only)."""
     loads, grids = selections(compiler)
-    return sum(g.points for g in grids) + sum(exact_loads(con, compiler, loads))
+    read = sum(exact_loads(con, compiler, loads))
+    return SampleCounts(read=read, peak=read + sum(g.points for g in grids))
 
 
 # --- finding the selectors in the compiled CTEs ---------------------------------------------

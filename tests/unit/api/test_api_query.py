@@ -212,7 +212,14 @@ def test_stats(client):
         "execQueueTime",
         "execTotalTime",
     }
-    assert set(stats["samples"]) == {"totalQueryableSamples", "samplesRead", "peakSamples"}
+    # Samples at T0 + k*15s: the 5m lookback before S0+100 holds k = 0..6 of both `up` series;
+    # the limit's total adds their 2 series x 1 step grid (promql2sql/sample_count.py).
+    assert stats["samples"] == {"samplesRead": 14, "peakSamples": 16}
+    ranged = client.get(
+        "/api/v1/query_range",
+        params={"query": "up", "start": str(S0 + 100), "end": str(S0 + 160), "step": "15", "stats": "all"},
+    ).json()["data"]["stats"]
+    assert ranged["samples"] == {"samplesRead": 22, "peakSamples": 32}  # k = 0..10; 2 x 5 steps
     assert "warnings" not in body
     odd = client.get("/api/v1/query", params={"query": "up", "time": str(S0 + 100), "stats": "1"}).json()
     assert "stats" in odd["data"]
@@ -247,10 +254,10 @@ def _fake_engine(monkeypatch, behaviour):
         def __init__(self, lake, **kw):
             pass
 
-        def instant(self, query, t, token=None):
+        def instant(self, query, t, token=None, stats=False):
             return behaviour()
 
-        def range(self, query, start, end, step, token=None):
+        def range(self, query, start, end, step, token=None, stats=False):
             return behaviour()
 
     monkeypatch.setattr(query_mod, "Engine", Fake)
