@@ -22,6 +22,7 @@ from promlake.api.params import MAX_TIME_MS, MIN_TIME_MS
 from promlake.engine import Lake
 from promlake.engine.catalog import connect
 from promlake.engine.matchers import LabelMatcher, MatcherError, compile_matcher, matches_empty
+from promlake.engine.tombstones import deleted_series
 from promlake.promql2sql.ast import Matcher
 from promlake.promql2sql.errors import ParseError
 from promlake.promql2sql.parse_base import ParserOptions, _Stop
@@ -100,6 +101,11 @@ class SeriesReader:
             ids = np.unique(np.concatenate([self.lake.index.select(s) for s in sets]))
         active = self.active_ids(start, end)
         if active is None:
+            # The index still knows series whose samples delete_series removed (the catalog's
+            # series view, which active_ids reads, already leaves them out).
+            gone = deleted_series(self.lake.snapshot(), start, end)
+            if len(gone):
+                return np.setdiff1d(self.lake.index.sids if ids is None else ids, gone)
             return ids
         return active if ids is None else np.intersect1d(ids, active, assume_unique=True)
 

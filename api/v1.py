@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from promlake.api.admin import install_admin_routes
 from promlake.api.envelope import install_error_handlers
 from promlake.api.metadata import install_metadata_routes
 from promlake.api.query import install_query_routes
@@ -78,5 +79,6 @@ def install_api_v1(app: FastAPI, state: ServerState) -> None:
     install_query_routes(app, state)
     install_metadata_routes(app, state)
     install_status_routes(app, state)
+    install_admin_routes(app, state)
     app.add_middleware(APIMiddleware, state=state)
     app.add_middleware(GZipMiddleware, minimum_size=256)

@@ -53,5 +53,7 @@ def install_write_routes(app: FastAPI, state: ServerState) -> None:
             return PlainTextResponse(str(exc), status_code=400)
         metrics.rw_requests.labels("204").inc()
         metrics.appended.labels("float").inc(result.samples)
+        if result.histograms:
+            metrics.appended.labels("histogram").inc(result.histograms)
         headers = result.headers()
         return Response(status_code=204, headers=headers)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from promlake.engine import start_ts
+from promlake.engine import histograms, start_ts
 from promlake.engine.errors import InvalidSeriesError
 from promlake.engine.labels import SeriesBatch, long_to_maps
 
@@ -28,6 +28,7 @@ class CommitResult:
     duplicates: int  # bit-identical samples already stored, dropped silently
     new_series: int
     exemplars: int
+    histograms: int = 0  # native histogram samples appended (identical duplicates excluded)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,13 @@ class _Exemplars:
 
 
 @dataclass(frozen=True)
+class _Histograms:
+    series: SeriesBatch
+    index: np.ndarray
+    rows: pa.Table  # histograms.WRITER_SCHEMA
+
+
+@dataclass(frozen=True)
 class Metadata:
     metric: str  # the metric family name
     type: str  # counter, gauge, histogram, summary, ... as Prometheus names them
@@ -63,6 +71,7 @@ class Appender:
         self._lake = lake
         self._samples: list[_Samples] = []
         self._exemplars: list[_Exemplars] = []
+        self._histograms: list[_Histograms] = []
         self._metadata: list[Metadata] = []
 
     def append(
@@ -102,17 +111,33 @@ class Appender:
             _Exemplars(series, idx, np.asarray(ts, np.int64), np.asarray(values, np.float64), exemplar_labels)
         )
 
+    def append_histograms(self, series: SeriesBatch, series_index: np.ndarray, rows: pa.Table) -> None:
+        """Queue native histogram samples: row i of ``rows`` (``histograms.WRITER_SCHEMA``)
+        belongs to series ``series_index[i]`` of ``series``. Refuses what Prometheus refuses."""
+        idx = np.asarray(series_index, dtype=np.int64)
+        if len(idx) != rows.num_rows:
+            raise InvalidSeriesError("histogram rows and their series index differ in length")
+        if len(idx) and (idx.min() < 0 or idx.max() >= series.n_series):
+            raise InvalidSeriesError("histogram refers to a series outside its batch")
+        try:
+            rows = rows.select(histograms.WRITER_SCHEMA.names).cast(histograms.WRITER_SCHEMA)
+        except (KeyError, pa.ArrowException) as exc:
+            raise InvalidSeriesError(f"histogram rows do not have the writer schema: {exc}") from exc
+        histograms.validate(rows)
+        self._histograms.append(_Histograms(series, idx, rows))
+
     def set_metadata(self, metric: str, type: str, help: str = "", unit: str = "") -> None:
         self._metadata.append(Metadata(metric, type, help, unit))
 
     def rollback(self) -> None:
         self._samples.clear()
         self._exemplars.clear()
+        self._histograms.clear()
         self._metadata.clear()
 
     def commit(self) -> CommitResult:
         try:
-            return self._lake._commit(self._samples, self._exemplars, self._metadata)
+            return self._lake._commit(self._samples, self._exemplars, self._metadata, self._histograms)
         finally:
             self.rollback()
 

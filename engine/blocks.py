@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from promlake.engine import start_ts
+from promlake.engine.histograms import HISTOGRAMS_SCHEMA
 from promlake.engine.labels import LABELS_TYPE
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ EXEMPLARS_SCHEMA = pa.schema(
     ]
 )
 
-KINDS = ("samples", "series", "exemplars")
+KINDS = ("samples", "series", "exemplars", "histograms")
 _NAME = re.compile(r"^(\d{12})_L(\d+)_(-?\d+)_(-?\d+)(_x)?\.parquet$")
 
 # Encodings chosen for size on real metric data (measured in benchmarks/bench_storage.py):
@@ -216,9 +217,22 @@ def write_exemplars(table: pa.Table, path: Path) -> int:
     return write_atomic(table.cast(EXEMPLARS_SCHEMA), path, compression="zstd")
 
 
+def write_histograms(table: pa.Table, path: Path) -> int:
+    """Native histogram rows, sorted by (series_id, ts) like samples (see histograms.py)."""
+    return write_atomic(
+        table.select(HISTOGRAMS_SCHEMA.names).cast(HISTOGRAMS_SCHEMA),
+        path,
+        compression="zstd",
+        use_dictionary=["series_id", "counter_reset_hint"],
+        column_encoding={"ts": "DELTA_BINARY_PACKED", "sum": "BYTE_STREAM_SPLIT"},
+        write_statistics=["series_id", "ts", "st"],
+        row_group_size=SAMPLES_ROW_GROUP,
+    )
+
+
 def remove_block(root: Path, block: Block) -> None:
     """Delete a block: the samples file first, so it stops being visible before the rest goes."""
-    for kind in ("samples", "exemplars", "series"):
+    for kind in ("samples", "exemplars", "histograms", "series"):
         with contextlib.suppress(FileNotFoundError):
             block.path(root, kind).unlink()
 

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,16 @@ import sqlglot.expressions as exp
 
 from promlake.engine import blocks as blk
 from promlake.engine.blocks import Block
-from promlake.engine.catalog import newest_write_only, samples_file_parts, union_all
+from promlake.engine.catalog import (
+    Snapshot,
+    newest_write_only,
+    samples_file_parts,
+    seq_of_filename,
+    series_after_deletes,
+    union_all,
+    without_deleted,
+)
+from promlake.engine.histograms import HISTOGRAMS_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +77,12 @@ def plan(blocks: Iterable[Block], now_ms: int, policy: CompactionPolicy) -> list
     return groups
 
 
-def merge(root: Path, inputs: list[Block], whole_day: bool) -> Block:
-    """Merge consecutive blocks of one day into one; returns the new block (inputs removed)."""
+def merge(root: Path, inputs: list[Block], whole_day: bool, tombstones: Sequence[str] = ()) -> Block:
+    """Merge consecutive blocks of one day into one; returns the new block (inputs removed).
+
+    Samples (and histograms) that ``tombstones`` delete are left out: the output may take a
+    sequence number newer than a tombstone, which would no longer hide them.
+    """
     day = inputs[0].day
     level = 2 if whole_day else 1
     out = Block(
@@ -82,10 +95,20 @@ def merge(root: Path, inputs: list[Block], whole_day: bool) -> Block:
         overlaps=(not whole_day) and any(b.overlaps for b in inputs),
     )
     con = duckdb.connect(":memory:")
+    stones = list(tombstones)
+    steps = [
+        lambda: _merge_series(con, root, inputs, out, stones),
+        lambda: _merge_exemplars(con, root, inputs, out),
+        lambda: _merge_histograms(con, root, inputs, out, stones),
+        lambda: _merge_samples(con, root, inputs, out, stones),
+    ]
+    if out in inputs:
+        # A block rewritten under its own name (tombstones.clean): samples file first, so
+        # until the series file is replaced too it describes a superset of what they name.
+        steps.reverse()
     try:
-        _merge_series(con, root, inputs, out)
-        _merge_exemplars(con, root, inputs, out)
-        _merge_samples(con, root, inputs, out)
+        for step in steps:
+            step()
     finally:
         con.close()
     for b in inputs:
@@ -98,7 +121,9 @@ def _existing(root: Path, inputs: list[Block], kind: str) -> list[str]:
     return [str(p) for b in inputs if (p := b.path(root, kind)).exists()]
 
 
-def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
+def _merge_samples(
+    con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block, tombstones: list[str]
+) -> None:
     files = _existing(root, inputs, "samples")
     footers = {f: pq.read_metadata(f) for f in files}
     total = sum(m.num_rows for m in footers.values())
@@ -120,7 +145,7 @@ def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bloc
     opts = blk.samples_write_options(out.level)
     with pq.ParquetWriter(tmp, schema, **opts) as writer:
         for lo, hi in bounds:
-            q = _chunk_query(with_st, without_st, lo, hi, dedup)
+            q = _chunk_query(with_st, without_st, lo, hi, dedup, tombstones)
             for batch in con.sql(q.sql("duckdb")).to_arrow_reader(blk.SAMPLES_ROW_GROUP):
                 writer.write_batch(
                     _restore_stale_bits(batch).cast(schema), row_group_size=blk.SAMPLES_ROW_GROUP
@@ -128,9 +153,11 @@ def _merge_samples(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bloc
     blk.publish(tmp, path)
 
 
-def _chunk_query(with_st: list[str], without_st: list[str], lo: int, hi: int, dedup: bool) -> exp.Select:
+def _chunk_query(
+    with_st: list[str], without_st: list[str], lo: int, hi: int, dedup: bool, tombstones: list[str]
+) -> exp.Select:
     """The merged rows of one series-id range, sorted; rows carry a ``seq`` for deduplication."""
-    source = union_all(samples_file_parts(with_st, without_st)).subquery("f")
+    source = without_deleted(union_all(samples_file_parts(with_st, without_st)), tombstones).subquery("f")
     # Whole rows travel together: when a write supersedes another, its st replaces the old one.
     cols = blk.SAMPLES_SCHEMA.names
     in_range = exp.Between(
@@ -175,12 +202,14 @@ def _split(sids: np.ndarray, parts: int) -> list[tuple[int, int]]:
     return [(edges[i], (edges[i + 1] - 1) if i + 1 < len(edges) else hi_all) for i in range(len(edges))]
 
 
-def _merge_series(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
+def _merge_series(
+    con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block, tombstones: list[str]
+) -> None:
     files = _existing(root, inputs, "series")
     if not files:
         return
     src = exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(f) for f in files]))
-    q = (
+    q: exp.Query = (
         exp.select(
             "series_id",
             exp.func("any_value", exp.column("metric")).as_("metric"),
@@ -190,9 +219,39 @@ def _merge_series(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block
         )
         .from_(src)
         .group_by("series_id")
-        .order_by("series_id")
     )
+    if tombstones:
+        # Series whose samples a tombstone deletes get their range from what is left (and
+        # from their exemplars, which deleting keeps); those with nothing left are dropped.
+        q = _series_after_deletes(root, inputs, q, tombstones)
+    q = exp.select("*").from_(q.subquery("m")).order_by("series_id")
     blk.write_series(con.sql(q.sql("duckdb")).to_arrow_table(), out.path(root, "series"))
+
+
+def _series_after_deletes(
+    root: Path, inputs: list[Block], grouped: exp.Query, tombstones: list[str]
+) -> exp.Query:
+    """The catalog's correction of series rows, over the input blocks alone."""
+    snap = Snapshot(
+        root=root,
+        blocks=tuple(inputs),
+        head_samples=(),
+        head_series=blk.SERIES_SCHEMA.empty_table(),
+        dedup=any(b.overlaps for b in inputs),
+        # Only series ids and times are read: st may as well be null for every file.
+        without_st=frozenset(inputs),
+        with_histograms=frozenset(b for b in inputs if b.path(root, "histograms").exists()),
+        tombstones=tuple(tombstones),
+    )
+    exemplar_files = _existing(root, inputs, "exemplars")
+    exemplars = (
+        exp.select("series_id", "ts").from_(
+            exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(f) for f in exemplar_files]))
+        )
+        if exemplar_files
+        else None
+    )
+    return series_after_deletes(snap, grouped, exemplars)
 
 
 def _merge_exemplars(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block) -> None:
@@ -202,6 +261,32 @@ def _merge_exemplars(con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Bl
     src = exp.func("read_parquet", exp.Array(expressions=[exp.Literal.string(f) for f in files]))
     q = exp.select("series_id", "ts", "value", "labels").from_(src).order_by("series_id", "ts")
     blk.write_exemplars(con.sql(q.sql("duckdb")).to_arrow_table(), out.path(root, "exemplars"))
+
+
+def _merge_histograms(
+    con: duckdb.DuckDBPyConnection, root: Path, inputs: list[Block], out: Block, tombstones: list[str]
+) -> None:
+    files = _existing(root, inputs, "histograms")
+    if not files:
+        return
+    cols = HISTOGRAMS_SCHEMA.names
+    src = exp.func(
+        "read_parquet",
+        exp.Array(expressions=[exp.Literal.string(f) for f in files]),
+        exp.Kwarg(this=exp.var("filename"), expression=exp.true()),
+    )
+    rows = without_deleted(exp.select(*cols, seq_of_filename().as_("seq")).from_(src), tombstones)
+    q = (
+        newest_write_only(rows, cols) if any(b.overlaps for b in inputs) else exp.select(*cols).from_(rows.subquery("f"))
+    ).order_by("series_id", "ts")
+    table = con.sql(q.sql("duckdb")).to_arrow_table()
+    # DuckDB may canonicalize NaN payloads: stale markers get their exact bits back.
+    stale = table.column("stale").to_numpy(zero_copy_only=False)
+    if stale.any():
+        sums = table.column("sum").to_numpy().copy()
+        sums.view(np.uint64)[stale] = blk.STALE_BITS
+        table = table.set_column(table.schema.get_field_index("sum"), "sum", pa.array(sums))
+    blk.write_histograms(table, out.path(root, "histograms"))
 
 
 def recover(root: Path, blocks: list[Block]) -> list[Block]:

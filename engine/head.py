@@ -26,6 +26,7 @@ import pyarrow as pa
 from promlake.engine import start_ts
 from promlake.engine.blocks import EXEMPLARS_SCHEMA, SAMPLES_SCHEMA, stale_mask
 from promlake.engine.errors import DuplicateSampleError
+from promlake.engine.histograms import HeadHistograms
 
 NO_TS = np.iinfo(np.int64).min
 _SAMPLES_WITHOUT_ST = pa.schema([f for f in SAMPLES_SCHEMA if f.name != start_ts.COLUMN])
@@ -64,6 +65,7 @@ class HeadGeneration:
         self.last_bits = np.empty(0, np.uint64)
         self.chunks: list[SampleChunk] = []
         self.exemplars: list[pa.Table] = []
+        self.histograms = HeadHistograms.empty()  # native histogram samples, kept apart
         self.n_samples = 0
         self.mint = np.iinfo(np.int64).max
         self.maxt = NO_TS
@@ -154,6 +156,19 @@ class HeadGeneration:
             drop[np.flatnonzero(ooo)[hit]] = True
         return drop
 
+    def floats_at(self, sids: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Which (series, ts) pairs hold a float sample here (a histogram there would conflict)."""
+        out = np.zeros(len(sids), bool)
+        if not self.n_samples or not len(sids):
+            return out
+        pos = np.searchsorted(self._sorted, sids)
+        pos_c = np.minimum(pos, len(self._sorted) - 1)
+        known = (pos < len(self._sorted)) & (self._sorted[pos_c] == sids)
+        if known.any():
+            hit, _ = self._lookup(self._sorted_ref[pos_c[known]], ts[known])
+            out[np.flatnonzero(known)[hit]] = True
+        return out
+
     def _lookup(self, ref: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each (ref, ts): is it in the head, and with which value bits (a hash join)."""
         chunk = self._merged()
@@ -233,6 +248,6 @@ class HeadGeneration:
 
     def memory_bytes(self) -> int:
         arrays = (self.sids, self._sorted, self._sorted_ref, self.last_ts, self.last_bits)
-        return sum(a.nbytes for a in arrays) + sum(
+        return self.histograms.memory_bytes() + sum(a.nbytes for a in arrays) + sum(
             c.ref.nbytes + c.ts.nbytes + c.value.nbytes + start_ts.nbytes(c.st) for c in self.chunks
         )

@@ -7,7 +7,7 @@ scrape, OTLP), so the engine never needs a Python object per series on the inges
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +109,19 @@ class SeriesBatch:
             len(series), new_idx[keep], self.names.filter(keep), self.values.filter(keep)
         )
 
+    @classmethod
+    def identified(
+        cls, ids: np.ndarray, checks: np.ndarray, load: Callable[[np.ndarray], SeriesBatch]
+    ) -> SeriesBatch:
+        """A batch whose ids and check hashes are already known, with labels decoded only
+        when asked for: ``load(series)`` returns the sub-batch of those series (renumbered
+        ``0..len(series)-1``, as ``take``). ``ids``/``checks`` must be what ``series_ids()`` /
+        ``check_hashes()`` of the loaded labels give (remote write's ``SeriesCache``): the
+        engine then reads labels only of series new to it (``take(...).label_table()``)."""
+        return _IdentifiedBatch(
+            np.ascontiguousarray(ids, np.int64), np.ascontiguousarray(checks, np.int64), load
+        )
+
     def to_dicts(self) -> list[dict[str, str]]:
         """Label sets as dicts (tests and debugging only)."""
         out: list[dict[str, str]] = [{} for _ in range(self.n_series)]
@@ -118,6 +131,48 @@ class SeriesBatch:
             if v:
                 out[i][n] = v
         return out
+
+
+class _IdentifiedBatch(SeriesBatch):
+    """``SeriesBatch.identified``: ids known up front, label columns loaded on first use."""
+
+    _load: Callable[[np.ndarray], SeriesBatch]
+
+    def __init__(
+        self, ids: np.ndarray, checks: np.ndarray, load: Callable[[np.ndarray], SeriesBatch]
+    ) -> None:
+        # Not the dataclass __init__: the label columns are the properties below.
+        object.__setattr__(self, "n_series", len(ids))
+        object.__setattr__(self, "_memo", {"ids": ids, "checks": checks})
+        object.__setattr__(self, "_load", load)
+
+    def _full(self) -> SeriesBatch:
+        full = self._memo.get("full")
+        if full is None:
+            full = self._load(np.arange(self.n_series, dtype=np.int64))
+            self._memo["full"] = full
+        return full  # type: ignore[return-value]
+
+    @property
+    def label_series(self) -> np.ndarray:
+        return self._full().label_series
+
+    @property
+    def names(self) -> pa.Array:
+        return self._full().names
+
+    @property
+    def values(self) -> pa.Array:
+        return self._full().values
+
+    def _canonical(self) -> pa.Array:
+        return self._full()._canonical()
+
+    def take(self, series: np.ndarray) -> SeriesBatch:
+        series = np.asarray(series, np.int64)
+        # The sub-batch computes its ids from its labels (only new series are ever taken, so
+        # this costs little), so label rows always carry the id their own labels give.
+        return super().take(series) if "full" in self._memo else self._load(series)
 
 
 # Any fixed seed other than the id's own (0) gives an independent hash.

@@ -22,18 +22,24 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from promlake.engine import blocks as blk
-from promlake.engine import compaction, start_ts, wal
-from promlake.engine.appender import Appender, CommitResult, Metadata, _Exemplars, _Samples, exemplar_table
+from promlake.engine import compaction, flush, histograms, start_ts, tombstones, wal
+from promlake.engine.appender import (
+    Appender,
+    CommitResult,
+    Metadata,
+    _Exemplars,
+    _Histograms,
+    _Samples,
+    exemplar_table,
+)
 from promlake.engine.blocks import Block
 from promlake.engine.catalog import Snapshot, connect, run_read_only
-from promlake.engine.errors import LakeLockedError, OutOfBoundsError, StorageError
+from promlake.engine.errors import DuplicateSampleError, LakeLockedError, OutOfBoundsError, StorageError
 from promlake.engine.head import HeadGeneration, PreparedSamples
 from promlake.engine.index import SeriesIndex
-from promlake.engine.labels import LABEL_TABLE_SCHEMA, METRIC_NAME, SeriesBatch, labels_to_map
+from promlake.engine.labels import LABEL_TABLE_SCHEMA, SeriesBatch
 from promlake.engine.memory import release_unused
 from promlake.engine.recovery import load_series, replay_generations
 
@@ -79,6 +85,7 @@ class Lake:
         self._flush_lock = threading.Lock()
         self.blocks: list[Block] = []
         self._without_st: set[Block] = set()
+        self._with_histograms: set[Block] = set()
         self.flushing: list[HeadGeneration] = []
         self.replay_report = wal.ReplayReport()
         self._wal: wal.WAL | None = None
@@ -113,6 +120,7 @@ class Lake:
                 blk.quarantine(self.root, b)
                 found.remove(b)
         self.blocks = found
+        self.tombstones = tombstones.Tombstones.load(self.root, writable=not self.readonly)
         # Blocks without a known start timestamp (written before st existed, or all null):
         # readers see null st for them without reading the column, and queries over only
         # such blocks take their st-free plans.
@@ -122,7 +130,7 @@ class Lake:
         self.index.add(sids, checks, labels, flushed)
         # Metadata flushed before: the next flush rewrites the whole file from this dict, so
         # starting empty would drop every family not written again since the restart.
-        self.metadata = _read_metadata(
+        self.metadata = flush.read_metadata(
             self.root / "metadata" / "metadata.parquet", keep_aside=not self.readonly
         )
         self.flushing = [g.apply(self.index, self.metadata) for g in gens]
@@ -140,7 +148,9 @@ class Lake:
         wal.quarantine_segments(self.root / "wal", self.replay_report.corrupt_segments)
         for p in wal.segment_paths(self.root / "wal"):
             p.unlink()
-        next_seq = max([b.seq for b in self.blocks] + sorted(wal_seqs), default=0) + 1
+        # Not below a tombstone's sequence either: it hides everything written before it.
+        seqs = [b.seq for b in self.blocks] + sorted(wal_seqs) + [self.tombstones.max_seq()]
+        next_seq = max(seqs, default=0) + 1
         self._wal = wal.WAL(self.root / "wal", fsync=self.wal_fsync, start_at=next_seq)
         self.head = self._new_generation()
         self._flusher = threading.Thread(target=self._background_flush, name="head-flusher", daemon=True)
@@ -181,11 +191,15 @@ class Lake:
         return Appender(self)
 
     def _commit(
-        self, samples: Sequence[_Samples], exemplars: Sequence[_Exemplars], metadata: Sequence[Metadata]
+        self,
+        samples: Sequence[_Samples],
+        exemplars: Sequence[_Exemplars],
+        metadata: Sequence[Metadata],
+        hists: Sequence[_Histograms] = (),
     ) -> CommitResult:
         if self._closed:
             raise StorageError("lake is closed")
-        batches = [*(s.series for s in samples), *(e.series for e in exemplars)]
+        batches = [*(s.series for s in samples), *(e.series for e in exemplars), *(h.series for h in hists)]
         with self._write_lock:
             assert self._wal is not None
             ids = [b.series_ids() for b in batches]
@@ -206,10 +220,16 @@ class Lake:
             prepared = head.prepare(s_ids, s_ts, s_val, s_st)
             p_ids, p_ts = prepared.sids, prepared.ts
             ex_tables = [exemplar_table(e, ids[len(samples) + i]) for i, e in enumerate(exemplars)]
+            h_rows = self._prepare_histograms(hists, ids[len(samples) + len(exemplars) :], prepared)
+            h_ids = h_rows.column("series_id").to_numpy()
             # Only series that end up holding something are recorded, so every series in the
             # WAL reaches a series file at the next flush.
-            used = np.unique(np.concatenate([p_ids, *(t.column("series_id").to_numpy() for t in ex_tables)]))
-            new_mask = is_new & np.isin(all_ids, used)
+            new_mask = is_new
+            if is_new.any():  # (the steady state has no new series: nothing to look up)
+                used = np.unique(
+                    np.concatenate([p_ids, h_ids, *(t.column("series_id").to_numpy() for t in ex_tables)])
+                )
+                new_mask = is_new & np.isin(all_ids, used)
             new_ids, first = np.unique(all_ids[new_mask], return_index=True)
             new_labels = _labels_for(batches, ids, new_ids)
             records: list[tuple[int, bytes]] = []
@@ -220,16 +240,22 @@ class Lake:
             ex_all = pa.concat_tables(ex_tables) if ex_tables else None
             if ex_all is not None and ex_all.num_rows:
                 records.append((wal.RECORD_EXEMPLARS, wal.encode_table(ex_all)))
+            if h_rows.num_rows:
+                records.append((wal.RECORD_HISTOGRAMS, wal.encode_table(h_rows)))
             if metadata:
-                records.append((wal.RECORD_METADATA, wal.encode_table(_metadata_table(metadata))))
+                records.append((wal.RECORD_METADATA, wal.encode_table(flush.metadata_table(metadata))))
             if not records:
-                return CommitResult(0, len(s_ids), 0, 0)
+                return CommitResult(0, len(s_ids), 0, 0, 0)
             self._wal.log(records)
             # Durable from here on: apply to memory.
             self.index.add(new_ids, all_checks[new_mask][first], new_labels)
             if len(p_ids) and self.index.overlaps_flushed(p_ids, p_ts):
                 head.overlaps = True
             head.append(prepared)
+            if h_rows.num_rows:
+                if self.index.overlaps_flushed(h_ids, h_rows.column("ts").to_numpy()):
+                    head.overlaps = True
+                head.histograms.append(h_rows)
             if head.memory_bytes() >= max(
                 self.head_flush_min_bytes, self.head_flush_bytes_per_series * len(head.sids)
             ):
@@ -243,7 +269,42 @@ class Lake:
                 len(s_ids) - len(p_ids),
                 len(new_ids),
                 ex_all.num_rows if ex_all is not None else 0,
+                h_rows.num_rows,
             )
+
+    def _prepare_histograms(
+        self, hists: Sequence[_Histograms], ids: list[np.ndarray], floats: PreparedSamples
+    ) -> pa.Table:
+        """The histogram rows this commit appends (see HeadHistograms.prepare), refusing any
+        (series, ts) that holds a float sample in the head or in this commit, as Prometheus's
+        head refuses a histogram where a float is (and the reverse)."""
+        head = self.head
+        if not hists:
+            if head.histograms.n and len(floats.sids):
+                hit = head.histograms.conflicts_with(floats.sids, floats.ts)
+                if hit is not None:
+                    raise DuplicateSampleError(1, *hit)
+            return histograms.HISTOGRAMS_SCHEMA.empty_table()
+        rows = pa.concat_tables(
+            [histograms.with_series(h.rows, b_ids[h.index]) for h, b_ids in zip(hists, ids, strict=True)]
+        )
+        h_ts = rows.column("ts").to_numpy()
+        self._check_bounds(h_ts)
+        rows = head.histograms.prepare(rows)
+        h_ids, h_ts = rows.column("series_id").to_numpy(), rows.column("ts").to_numpy()
+        clash = head.floats_at(h_ids, h_ts)
+        if len(floats.sids):
+            both = pl.DataFrame({"series_id": h_ids, "ts": h_ts}).with_row_index("i").join(
+                pl.DataFrame({"series_id": floats.sids, "ts": floats.ts}), on=["series_id", "ts"], how="semi"
+            )
+            clash[both["i"].to_numpy()] = True
+        if clash.any():
+            i = int(np.flatnonzero(clash)[0])
+            raise DuplicateSampleError(int(clash.sum()), int(h_ids[i]), int(h_ts[i]))
+        hit = head.histograms.conflicts_with(floats.sids, floats.ts)
+        if hit is not None:
+            raise DuplicateSampleError(1, *hit)
+        return rows
 
     def _check_bounds(self, ts: np.ndarray) -> None:
         if not len(ts):
@@ -270,7 +331,7 @@ class Lake:
         with self._flush_lock:
             with self._write_lock:
                 gen = self.head
-                if gen.n_samples == 0 and not gen.exemplars:
+                if gen.n_samples == 0 and not gen.exemplars and not gen.histograms.n:
                     return []
                 assert self._wal is not None
                 self._wal.rotate()
@@ -290,62 +351,22 @@ class Lake:
             return written
 
     def _note_start_timestamps(self, blocks: list[Block]) -> None:
+        """Note what readers need to know of new blocks without opening them per query: which
+        have no known start timestamp, and which have native histograms."""
         for b in blocks:
             if not blk.start_timestamps_known(b.path(self.root, "samples")):
                 self._without_st.add(b)
+            if b.path(self.root, "histograms").exists():
+                self._with_histograms.add(b)
 
     def _write_generation(self, gen: HeadGeneration) -> list[Block]:
-        samples = pl.from_arrow(gen.table())
-        assert isinstance(samples, pl.DataFrame)
-        samples = samples.with_columns(day=pl.col("ts") // blk.DAY_MS).sort(["series_id", "ts"])
-        exemplars = pl.from_arrow(gen.exemplar_table())
-        assert isinstance(exemplars, pl.DataFrame)
-        exemplars = exemplars.with_columns(day=pl.col("ts") // blk.DAY_MS)
-        days = sorted(set(samples["day"].unique().to_list()) | set(exemplars["day"].unique().to_list()))
-        written = []
-        for day in days:
-            part = samples.filter(pl.col("day") == day).drop("day")
-            ex = exemplars.filter(pl.col("day") == day).drop("day")
-            ts_all = pl.concat([part["ts"], ex["ts"]])
-            mint, maxt = int(ts_all.min()), int(ts_all.max())  # type: ignore[arg-type]
-            block = Block(gen.seq, 0, mint, maxt, blk.day_of(day * blk.DAY_MS), gen.overlaps)
-            per_series = (
-                pl.concat([part.select("series_id", "ts"), ex.select("series_id", "ts")])
-                .group_by("series_id")
-                .agg(min_ts=pl.col("ts").min(), max_ts=pl.col("ts").max())
-                .sort("series_id")
-            )
-            blk.write_series(self._series_rows(per_series), block.path(self.root, "series"))
-            if ex.height:
-                blk.write_exemplars(ex.to_arrow(), block.path(self.root, "exemplars"))
-            blk.write_samples(part.to_arrow(), block.path(self.root, "samples"), level=0)
-            written.append(block)
-            self.index.note_flushed(per_series["series_id"].to_numpy(), per_series["max_ts"].to_numpy())
+        written = flush.write_generation(self.root, gen, self.index)
         self._write_metadata()
         return written
 
-    def _series_rows(self, per_series: pl.DataFrame) -> pa.Table:
-        sids = per_series["series_id"].to_numpy()
-        ids, maps = labels_to_map(self.index.labels_of(sids))
-        names = pc.map_lookup(maps, pa.scalar(METRIC_NAME), "first")
-        order = np.searchsorted(ids, sids)
-        return pa.table(
-            {
-                "series_id": sids,
-                "metric": names.take(pa.array(order)),
-                "labels": maps.take(pa.array(order)),
-                "min_ts": per_series["min_ts"].to_numpy(),
-                "max_ts": per_series["max_ts"].to_numpy(),
-            },
-            schema=blk.SERIES_SCHEMA,
-        )
-
     def _write_metadata(self) -> None:
-        if not self.metadata:
-            return
-        blk.write_atomic(
-            _metadata_table(list(self.metadata.values())), self.root / "metadata" / "metadata.parquet"
-        )
+        if self.metadata:
+            flush.write_metadata(self.root, list(self.metadata.values()))
 
     # --- compaction and retention ----------------------------------------------------------
     def compact(self, now_ms: int | None = None) -> list[Block]:
@@ -355,7 +376,9 @@ class Lake:
         with self._flush_lock:
             for group in compaction.plan(list(self.blocks), now_ms, self.policy):
                 whole_day = len(group) == sum(1 for b in self.blocks if b.day == group[0].day)
-                out = compaction.merge(self.root, group, whole_day and group[0].level >= 0)
+                out = compaction.merge(
+                    self.root, group, whole_day and group[0].level >= 0, self.tombstones.paths()
+                )
                 self._note_start_timestamps([out])
                 with self._write_lock:
                     self.blocks = [b for b in self.blocks if b not in group] + [out]
@@ -386,17 +409,23 @@ class Lake:
         with self._write_lock:
             gens = [*self.flushing, self.head]
             tables = tuple((g.seq, g.table()) for g in gens if g.n_samples)
+            hist_tables = tuple((g.seq, g.histograms.table()) for g in gens if g.histograms.n)
             return Snapshot(
                 root=self.root,
                 blocks=tuple(self.blocks),
                 head_samples=tables,
+                head_histograms=hist_tables,
                 head_series=self._head_series(gens),
                 dedup=any(b.overlaps for b in self.blocks) or any(g.overlaps for g in gens),
                 without_st=frozenset(self._without_st.intersection(self.blocks)),
+                with_histograms=frozenset(self._with_histograms.intersection(self.blocks)),
+                tombstones=self.tombstones.paths(),
             )
 
     def _head_series(self, gens: list[HeadGeneration]) -> pa.Table:
-        frames = [_frame(g.table()) for g in gens if g.n_samples]
+        frames = [_frame(g.table()).select("series_id", "ts") for g in gens if g.n_samples] + [
+            _frame(g.histograms.table()).select("series_id", "ts") for g in gens if g.histograms.n
+        ]
         if not frames:
             return blk.SERIES_SCHEMA.empty_table()
         per = (
@@ -405,7 +434,7 @@ class Lake:
             .agg(min_ts=pl.col("ts").min(), max_ts=pl.col("ts").max())
             .sort("series_id")
         )
-        return self._series_rows(per)
+        return flush.series_rows(self.index, per)
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run one read-only SQL statement over the views samples, series and metrics."""
@@ -425,6 +454,7 @@ class Lake:
     def max_time(self) -> int:
         gens = [*self.flushing, self.head]
         times = [b.maxt for b in self.blocks] + [g.maxt for g in gens if g.n_samples]
+        times += [g.histograms.maxt for g in gens if g.histograms.n]
         return max(times) if times else np.iinfo(np.int64).min
 
     def stats(self) -> dict[str, int]:
@@ -433,6 +463,7 @@ class Lake:
             "series": len(self.index),
             "head_series": int(sum(len(g.sids) for g in gens)),
             "head_samples": int(sum(g.n_samples for g in gens)),
+            "head_histograms": int(sum(g.histograms.n for g in gens)),
             "head_bytes": int(sum(g.memory_bytes() for g in gens)),
             "blocks": len(self.blocks),
             "block_bytes": int(sum(_size(b.path(self.root, "samples")) for b in self.blocks)),
@@ -511,32 +542,6 @@ def _wal_samples(p: PreparedSamples) -> pa.Table:
     if p.st is None:
         return pa.table(columns)
     return pa.table({**columns, start_ts.COLUMN: start_ts.to_arrow(p.st, len(p.ts))})
-
-
-def _read_metadata(path: Path, keep_aside: bool) -> dict[str, Metadata]:
-    """The flushed metadata file, one entry per metric family (empty if there is none)."""
-    if not path.exists():
-        return {}
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except (OSError, pa.ArrowException) as exc:
-        # Keep the unreadable file aside rather than overwrite it at the next flush.
-        log.error("unreadable metadata file %s: %s", path, exc)
-        if keep_aside:
-            path.rename(path.with_suffix(".parquet.corrupt"))
-        return {}
-    return {r["metric"]: Metadata(r["metric"], r["type"], r["help"], r["unit"]) for r in rows}
-
-
-def _metadata_table(items: Sequence[Metadata]) -> pa.Table:
-    return pa.table(
-        {
-            "metric": [m.metric for m in items],
-            "type": [m.type for m in items],
-            "help": [m.help for m in items],
-            "unit": [m.unit for m in items],
-        }
-    )
 
 
 def open_lake(path: str | os.PathLike[str], **kwargs: object) -> Lake:

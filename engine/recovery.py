@@ -17,6 +17,7 @@ from promlake.engine.appender import Metadata
 from promlake.engine.blocks import Block
 from promlake.engine.errors import StorageError
 from promlake.engine.head import HeadGeneration
+from promlake.engine.histograms import HISTOGRAMS_SCHEMA
 from promlake.engine.index import NO_TS, SeriesIndex
 from promlake.engine.labels import LABEL_TABLE_SCHEMA, SeriesBatch, map_to_labels
 
@@ -55,10 +56,28 @@ class ReplayedGeneration:
                 gen.append(p)
             elif rtype == wal.RECORD_EXEMPLARS:
                 gen.append_exemplars(table)
+            elif rtype == wal.RECORD_HISTOGRAMS:
+                _replay_histograms(gen, index, table)
             elif rtype == wal.RECORD_METADATA:
                 for row in table.to_pylist():
                     metadata[row["metric"]] = Metadata(**row)
         return gen
+
+
+def _replay_histograms(gen: HeadGeneration, index: SeriesIndex, table: pa.Table) -> None:
+    known = index.positions(table.column("series_id").to_numpy()) >= 0
+    if not known.all():
+        log.error("WAL replay: %d histogram samples of unknown series dropped", int((~known).sum()))
+        table = table.filter(pa.array(known))
+    rows = table.cast(HISTOGRAMS_SCHEMA)
+    try:
+        rows = gen.histograms.prepare(rows)
+    except StorageError as exc:  # cannot happen for a WAL we wrote; keep going
+        log.error("WAL replay: histograms record skipped: %s", exc)
+        return
+    if index.overlaps_flushed(rows.column("series_id").to_numpy(), rows.column("ts").to_numpy()):
+        gen.overlaps = True
+    gen.histograms.append(rows)
 
 
 def replay_generations(wal_dir: Path, report: wal.ReplayReport) -> list[ReplayedGeneration]:

@@ -47,8 +47,18 @@ RECORD_TOMBSTONES = 5
 # First record of a head generation; payload: its sequence number (u64). Replay rebuilds each
 # generation separately, so a re-flush after a crash writes the very blocks the lost flush would have.
 RECORD_GENERATION = 6
+# Native histogram samples: an Arrow table of histograms.HISTOGRAMS_SCHEMA rows.
+RECORD_HISTOGRAMS = 7
 RECORD_TYPES = frozenset(
-    {RECORD_SERIES, RECORD_SAMPLES, RECORD_EXEMPLARS, RECORD_METADATA, RECORD_TOMBSTONES, RECORD_GENERATION}
+    {
+        RECORD_SERIES,
+        RECORD_SAMPLES,
+        RECORD_EXEMPLARS,
+        RECORD_METADATA,
+        RECORD_TOMBSTONES,
+        RECORD_GENERATION,
+        RECORD_HISTOGRAMS,
+    }
 )
 
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")

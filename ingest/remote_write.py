@@ -6,13 +6,17 @@ Like Prometheus's receiver, a request is all or nothing: if any sample is refuse
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from promlake.engine import Lake, SeriesBatch
 from promlake.engine import blocks as blk
+from promlake.engine.errors import InvalidSeriesError
 from promlake.ingest import prompb
+from promlake.ingest.histogram_layout import HistogramLayoutError, from_wire
 
 PROTO_V1 = "prometheus.WriteRequest"
 PROTO_V2 = "io.prometheus.write.v2.Request"
@@ -75,18 +79,69 @@ def _check_timestamps(ts: np.ndarray, what: str) -> None:
         )
 
 
+# Series identity memo per lake (see prompb.series_cache): the labels of a series a sender
+# wrote before are not decoded or hashed again, only compared byte for byte.
+_caches: weakref.WeakKeyDictionary[Lake, prompb.SeriesCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def series_cache(lake: Lake) -> prompb.SeriesCache:
+    with _caches_lock:
+        cache = _caches.get(lake)
+        if cache is None:
+            cache = _caches[lake] = prompb.SeriesCache()
+        return cache
+
+
+def series_batch(batch: prompb.WriteBatch, cache: prompb.SeriesCache | None = None) -> SeriesBatch:
+    """The request's series. Decoded with ``cache``, ids of the series found in it come from
+    it (their labels are decoded only if the lake asks for them), and the ids of the others,
+    computed from their labels, are remembered in it."""
+    fields, known = batch.label_fields, batch.known
+    if cache is None or fields is None or known is None:
+        return SeriesBatch.from_arrow(
+            batch.label_series, batch.label_names, batch.label_values, batch.n_series
+        )
+    miss = np.flatnonzero(~known.hit)
+
+    def load(which: np.ndarray) -> SeriesBatch:
+        return SeriesBatch.from_arrow(*fields.decode(which), len(which))
+
+    if not len(miss):
+        return SeriesBatch.identified(known.ids, known.checks, load)
+    # Label rows were decoded for the series not found (in series order): renumber them.
+    renum = np.cumsum(~known.hit) - 1
+    fresh = SeriesBatch.from_arrow(
+        renum[batch.label_series], batch.label_names, batch.label_values, len(miss)
+    )
+    ids, checks = known.ids.copy(), known.checks.copy()
+    try:
+        ids[miss], checks[miss] = fresh.series_ids(), fresh.check_hashes()
+    except ValueError:
+        # A refused label set (duplicate names): the whole batch, as without the cache, so
+        # the error says the same (and comes where it would, at commit).
+        n = batch.n_series
+        return SeriesBatch.from_arrow(*fields.decode(np.arange(n, dtype=np.int64)), n)
+    fields.remember(cache, miss, ids[miss], checks[miss])
+    if len(miss) == batch.n_series:
+        return fresh
+    return SeriesBatch.identified(ids, checks, load)
+
+
 def store(lake: Lake, body: bytes, content_type: str) -> WriteResult:
     proto = message_type(content_type)
+    cache = series_cache(lake)
     try:
         if proto == PROTO_V2:
             batch = prompb.decode_write_request_v2(body)
         else:
-            batch = prompb.decode_write_request_v1(body)
+            batch = prompb.decode_write_request_v1(body, series_cache=cache)
     except prompb.DecodeError as exc:
         raise WriteError(f"decoding remote write request: {exc}") from exc
     _check_timestamps(batch.sample_ts, "sample")
     _check_timestamps(batch.exemplar_ts, "exemplar")
-    series = SeriesBatch.from_arrow(batch.label_series, batch.label_names, batch.label_values, batch.n_series)
+    _check_timestamps(batch.histograms.column("timestamp").to_numpy(), "histogram")
+    series = series_batch(batch, cache)
     app = lake.appender()
     # Start (created) timestamps come with 2.0 only; 0 means unknown there and here alike.
     app.append(series, batch.sample_series, batch.sample_ts, batch.sample_values, st=batch.sample_start_ts)
@@ -98,15 +153,21 @@ def store(lake: Lake, body: bytes, content_type: str) -> WriteResult:
         app.append_exemplars(
             series, batch.exemplar_series, batch.exemplar_ts, batch.exemplar_values, ex_labels
         )
+    if batch.histogram_count:
+        try:
+            h_series, h_rows = from_wire(batch.histograms)
+            app.append_histograms(series, h_series, h_rows)
+        except (HistogramLayoutError, InvalidSeriesError) as exc:
+            raise WriteError(f"invalid native histogram: {exc}") from exc
     # Metadata comes per metric family (a handful per request), so a loop here is fine.
     for row in batch.metadata.select(["metric_family_name", "type", "help", "unit"]).to_pylist():
         app.set_metadata(row["metric_family_name"], row["type"], row["help"], row["unit"])
     result = app.commit()
-    # Native histogram samples are decoded but not stored yet (the histogram storage issue);
-    # they are reported as not written rather than silently claimed.
+    # A request is all or nothing: once committed, every histogram of it is stored (identical
+    # resends included, as for float samples).
     return WriteResult(
         version=2 if proto == PROTO_V2 else 1,
         samples=result.samples + result.duplicates,
         exemplars=result.exemplars,
-        histograms=0,
+        histograms=batch.histogram_count,
     )

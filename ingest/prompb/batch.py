@@ -101,6 +101,11 @@ class WriteBatch:
     exemplar_label_values: pa.StringArray
     histograms: pa.Table  # HISTOGRAM_SCHEMA, one row per native histogram sample
     metadata: pa.Table  # METADATA_SCHEMA
+    # Decoding with a ``SeriesCache`` (1.0): the series found in it, whose label rows are
+    # *not* in the label columns above (``known.hit``), with their ids and check hashes; and
+    # where every series' labels are in the body, to decode or remember them later.
+    known: Any = None  # series_cache.SeriesLookup | None
+    label_fields: Any = None  # v1.LabelFields | None
 
     @classmethod
     def build(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
@@ -22,6 +24,7 @@ from ._scan import scan
 from ._schema import WIRE_I64, WIRE_LEN, WIRE_VARINT, Field, Schema
 from ._wire import I64, Body
 from .batch import EMPTY_METADATA, EMPTY_STRINGS, METADATA_SCHEMA, METRIC_TYPES, WriteBatch
+from .series_cache import SeriesCache, SeriesLookup
 
 _V, _D, _L = WIRE_VARINT, WIRE_I64, WIRE_LEN
 PKG = "prometheus"
@@ -59,11 +62,45 @@ def labels(body: Body, s: I64, e: I64, what: str) -> tuple[pa.StringArray, pa.St
     return strings(body, ns, ne, f"{what} name"), strings(body, vs, ve, f"{what} value")
 
 
-def decode_write_request_v1(body: bytes | bytearray | memoryview) -> WriteBatch:
+@dataclass(frozen=True, slots=True)
+class LabelFields:
+    """Where the ``labels`` fields of every series are in a request body (payload ranges, in
+    wire order, and their series)."""
+
+    body: Body
+    starts: I64
+    ends: I64
+    series: I64
+    n_series: int
+
+    def decode(self, which: I64) -> tuple[I64, pa.StringArray, pa.StringArray]:
+        """Label rows of series ``which`` (renumbered ``0..len(which)-1`` in that order)."""
+        remap = np.full(self.n_series, -1, np.int64)
+        remap[which] = np.arange(which.size, dtype=np.int64)
+        at = remap[self.series]
+        rows = np.flatnonzero(at >= 0)
+        names, values = labels(self.body, self.starts[rows], self.ends[rows], "label")
+        return at[rows], names, values
+
+    def lookup(self, cache: SeriesCache) -> SeriesLookup:
+        return cache.lookup(self.body, self.starts, self.ends, self.series, self.n_series)
+
+    def remember(self, cache: SeriesCache, which: I64, ids: I64, checks: I64) -> None:
+        cache.remember(self.body, self.starts, self.ends, self.series, self.n_series, which, ids, checks)
+
+
+def decode_write_request_v1(
+    body: bytes | bytearray | memoryview, series_cache: SeriesCache | None = None
+) -> WriteBatch:
     """Decode an uncompressed ``prometheus.WriteRequest`` into columns.
 
     Raises DecodeError for malformed protobuf, known fields with the wrong wire type and
     invalid UTF-8; unknown fields are skipped.
+
+    With a ``series_cache``, the labels of series found in it are not decoded: the batch's
+    ``known`` says which, with their ids (their bytes equal bytes decoded and validated
+    before, so they would decode to the same labels without error); ``label_fields`` can
+    decode them on demand.
     """
     b = Body(body)
     top = scan(b, np.zeros(1, np.int64), np.full(1, b.n, np.int64), WRITE_REQUEST)
@@ -74,6 +111,13 @@ def decode_write_request_v1(body: bytes | bytearray | memoryview) -> WriteBatch:
     check_wires(f, TIME_SERIES)
 
     ls, le, lser = submessages(f, 1 << 3 | _L)
+    known = fields = None
+    if series_cache is not None:
+        fields = LabelFields(b, ls, le, lser, n_series)
+        known = fields.lookup(series_cache)
+        if known.hit.any():
+            rows = np.flatnonzero(~known.hit[lser])
+            ls, le, lser = ls[rows], le[rows], lser[rows]
     names, values = labels(b, ls, le, "label")
 
     ss, se, sser = submessages(f, 2 << 3 | _L)
@@ -103,6 +147,8 @@ def decode_write_request_v1(body: bytes | bytearray | memoryview) -> WriteBatch:
         exemplar_label_values=ex[4],
         histograms=hist,
         metadata=_metadata(b, ms, me),
+        known=known,
+        label_fields=fields,
     )
 
 

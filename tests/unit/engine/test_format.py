@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import xxhash
 
 import promlake
 from promlake.engine import SeriesBatch
 
 DAY = 86_400_000
+FORMAT_MD = (Path(__file__).parents[3] / "engine" / "FORMAT.md").read_text()
 
 
 def _write_lake(path, *, overlap: bool) -> None:
@@ -126,3 +130,54 @@ def test_plain_duckdb_reads_start_timestamps_also_next_to_blocks_without_them(tm
         ).fetchall()
     )
     assert "DELTA_BINARY_PACKED" in enc["st"]
+
+
+def test_plain_duckdb_recipe_reads_native_histogram_buckets(tmp_path):
+    from promlake.engine.histograms import WRITER_SCHEMA
+
+    rows = pa.table(
+        {
+            "ts": [DAY + 1000, DAY + 2000],
+            "st": [None, None],
+            "counter_reset_hint": ["unknown", "unknown"],
+            "schema": [0, 0],
+            "zero_threshold": [0.0, 0.0],
+            "zero_count": [0.0, 0.0],
+            "count": [3.0, 0.0],
+            "sum": [4.0, struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]],
+            "positive_index": [[-1, 2], []],
+            "positive_count": [[1.0, 2.0], []],
+            "negative_index": [[], []],
+            "negative_count": [[], []],
+            "custom_values": [[], []],
+        },
+        schema=WRITER_SCHEMA,
+    )
+    lake = promlake.open(tmp_path)
+    app = lake.appender()
+    app.append_histograms(SeriesBatch.from_dicts([{"__name__": "latency_seconds"}]), np.array([0, 0]), rows)
+    app.commit()
+    lake.close()
+    recipe = FORMAT_MD.split("-- native histograms, one bucket per row")[1].split(";")[0].split("\n", 1)[1]
+    got = duckdb.sql(recipe.replace("'lake/", f"'{tmp_path}/") + " ORDER BY bucket").fetchall()
+    assert got == [("latency_seconds", DAY + 1000, -1, 1.0), ("latency_seconds", DAY + 1000, 2, 2.0)]
+
+
+def test_plain_duckdb_recipe_leaves_out_deleted_samples(tmp_path):
+    """FORMAT.md's tombstone recipe, as written there: deleted samples out, later writes in."""
+    from promlake.engine import Lake, tombstones
+    from promlake.engine.matchers import compile_matcher
+
+    _write_lake(tmp_path, overlap=False)
+    lake = Lake(tmp_path)
+    tombstones.delete_series(lake, [[compile_matcher("instance", "=", "a")]], DAY - 1000, DAY - 1000)
+    batch = SeriesBatch.from_dicts([{"__name__": "up", "job": "node", "instance": "a"}])
+    app = lake.appender()
+    app.append(batch, np.array([0]), np.array([DAY + 1000]), np.array([5.0]))  # a re-write, later
+    app.commit()
+    lake.close()
+    marker = "-- exact with deletes too: leave out what a tombstone deletes (only when tombstones/ has files)"
+    recipe = FORMAT_MD.split(marker)[1].split(";")[0]
+    rows = duckdb.sql(recipe.replace("'lake/", f"'{tmp_path}/")).fetchall()
+    assert sorted((r[1], r[2]) for r in rows) == [(DAY - 1000, 0.0), (DAY + 1000, 1.0), (DAY + 1000, 5.0)]
+    assert len({r[0] for r in rows if r[1] == DAY + 1000}) == 2
