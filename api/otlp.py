@@ -4,7 +4,7 @@ Status codes follow Prometheus's OTLP handler: 200 with an (empty) ``ExportMetri
 when stored; 400 for a malformed or untranslatable body, an unsupported Content-Encoding or
 refused samples (nothing is stored then); 415 for a Content-Type other than
 ``application/x-protobuf`` or ``application/json`` (Prometheus answers that with 400).
-Dropped exponential histograms are reported in the response's ``partialSuccess``.
+Exponential histograms are stored as native histograms (ingest/otlp/exp_histograms.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from promlake.engine.errors import StorageError
-from promlake.ingest.otlp.receiver import JSON, OtlpResult, media_type, store
+from promlake.ingest.otlp.receiver import JSON, media_type, store
 from promlake.ingest.remote_write import UnsupportedFormat, WriteError
 
 if TYPE_CHECKING:
@@ -26,26 +26,12 @@ if TYPE_CHECKING:
 DECODE_READ_LIMIT = 32 * 1024 * 1024
 
 
-def _response(result: OtlpResult, mt: str) -> Response:
-    """ExportMetricsServiceResponse; partial_success only when points were dropped."""
-    rejected = result.dropped_exponential_histogram_points
-    msg = (
-        f"{rejected} exponential histogram data points dropped: native histograms are not stored yet"
-        if rejected
-        else ""
-    )
+def _response(mt: str) -> Response:
+    """An empty ExportMetricsServiceResponse: every point is stored or the request refused
+    (so there is never a partial_success to report)."""
     if mt == JSON:
-        body = b"{}" if not rejected else (
-            b'{"partialSuccess":{"rejectedDataPoints":"%d","errorMessage":"%s"}}' % (rejected, msg.encode())
-        )  # fmt: skip
-        return Response(body, status_code=200, media_type=JSON)
-    if not rejected:
-        return Response(b"", status_code=200, media_type="application/x-protobuf")
-    # partial_success (field 1) { rejected_data_points (1, int64), error_message (2, string) }
-    inner = b"\x08" + _varint(rejected) + b"\x12" + _varint(len(msg.encode())) + msg.encode()
-    return Response(
-        b"\x0a" + _varint(len(inner)) + inner, status_code=200, media_type="application/x-protobuf"
-    )
+        return Response(b"{}", status_code=200, media_type=JSON)
+    return Response(b"", status_code=200, media_type="application/x-protobuf")
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -60,18 +46,6 @@ def _gunzip(data: bytes) -> bytes:
             raise EOFError("truncated gzip stream")
         data = d.unused_data
         if not data:
-            return bytes(out)
-
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
             return bytes(out)
 
 
@@ -100,4 +74,6 @@ def install_otlp_routes(app: FastAPI, state: ServerState) -> None:
         except (WriteError, StorageError, ValueError) as exc:
             return PlainTextResponse(str(exc), status_code=400)
         state.metrics.appended.labels("float").inc(result.samples)
-        return _response(result, mt)
+        if result.histograms:
+            state.metrics.appended.labels("histogram").inc(result.histograms)
+        return _response(mt)

@@ -53,7 +53,8 @@ class Attrs:
 
 @dataclass(frozen=True, slots=True)
 class Points:
-    """Data points of one family of point messages (number, histogram or summary)."""
+    """Data points of one family of point messages (number, histogram, exponential histogram
+    or summary)."""
 
     metric: I64  # index into the batch's metrics
     start_ns: U64  # start_time_unix_nano (0 = unknown)
@@ -62,7 +63,7 @@ class Points:
     attrs: Attrs
     value: F64  # number points: the value; histograms and summaries: the sum
     count: U64  # histograms and summaries (0 for number points)
-    has_sum: Bools  # histograms: optional sum present (summaries and number points: True)
+    has_sum: Bools  # (exponential) histograms: optional sum present (others: True)
 
     def __len__(self) -> int:
         return int(self.metric.size)
@@ -70,7 +71,7 @@ class Points:
 
 @dataclass(frozen=True, slots=True)
 class Exemplars:
-    point: I64  # index into ``OtlpBatch.numbers`` or ``OtlpBatch.histograms``
+    point: I64  # index into ``OtlpBatch.numbers``, ``histograms`` or ``exp_histograms``
     time_ns: U64
     value: F64
     trace_id: pa.StringArray  # lowercase hex, "" when absent or all zero
@@ -85,6 +86,20 @@ class Exemplars:
 
     def __len__(self) -> int:
         return int(self.point.size)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpBuckets:
+    """One side (positive or negative) of the exponential histogram points' buckets: the
+    ``offset`` of each point, and the ``bucket_counts`` of all points in long format."""
+
+    offset: I64  # per point (sint32 on the wire)
+    point: I64  # per bucket: index into ``OtlpBatch.exp_histograms``
+    count: U64
+
+    @staticmethod
+    def empty(n: int = 0) -> ExpBuckets:
+        return ExpBuckets(np.zeros(n, np.int64), empty_i64(), np.zeros(0, np.uint64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +125,15 @@ class OtlpBatch:
     quantile_point: I64  # summary quantile_values, long format
     quantile: F64
     quantile_value: F64
-    exp_metric: I64  # exponential histogram points (not stored): metric and time
-    exp_time_ns: U64
+    exp_histograms: Points  # exponential histogram points (value: the sum, as for histograms)
+    exp_scale: I64
+    exp_zero_count: U64
+    exp_zero_threshold: F64
+    exp_positive: ExpBuckets
+    exp_negative: ExpBuckets
     number_exemplars: Exemplars
     histogram_exemplars: Exemplars
+    exp_exemplars: Exemplars  # ``point``: index into ``exp_histograms``
 
     @property
     def n_metrics(self) -> int:

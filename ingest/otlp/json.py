@@ -38,6 +38,7 @@ from .batch import (
     KIND_SUMMARY,
     Attrs,
     Exemplars,
+    ExpBuckets,
     OtlpBatch,
     Points,
 )
@@ -96,7 +97,20 @@ def _schema(both: bool) -> dict[str, Any]:
     _SUMMARY = _st(
         {**_COMMON, "count": _S, "sum": _S, "quantileValues": pl.List(_st({"quantile": _S, "value": _S}))}
     )
-    _EXP = _st({"timeUnixNano": _S})
+    _BUCKETS = _st({"offset": _S, "bucketCounts": pl.List(_S)})
+    _EXP = _st(
+        {
+            **_COMMON,
+            "count": _S,
+            "sum": _S,
+            "scale": _S,
+            "zeroCount": _S,
+            "zeroThreshold": _S,
+            "positive": _BUCKETS,
+            "negative": _BUCKETS,
+            "exemplars": pl.List(_EXEMPLAR),
+        }
+    )
     _METRIC = _st(
         {
             "name": _S,
@@ -391,6 +405,7 @@ def decode_export_request_json(body: bytes | bytearray | memoryview) -> OtlpBatc
     histogram_exemplars = _exemplars(h) if len(h) else Exemplars.empty()
 
     e, em = pts_of(KIND_EXP_HISTOGRAM)
+    n_exp = len(e)
     sp, spm = pts_of(KIND_SUMMARY)
     summaries = _points(sp, spm, "summary") if len(sp) else _no_points()
     q, q_p = _level(_field(sp, "quantileValues")) if len(sp) else (sp, np.zeros(0, np.int64))
@@ -414,10 +429,35 @@ def decode_export_request_json(body: bytes | bytearray | memoryview) -> OtlpBatc
         quantile_point=q_p,
         quantile=_f64(_field(q, "quantile"), "quantile") if len(q) else np.zeros(0),
         quantile_value=_f64(_field(q, "value"), "value") if len(q) else np.zeros(0),
-        exp_metric=em,
-        exp_time_ns=_u64(_field(e, "timeUnixNano"), "timeUnixNano") if len(e) else np.zeros(0, np.uint64),
+        exp_histograms=_points(e, em, "histogram") if n_exp else _no_points(),
+        exp_scale=_i32(_field(e, "scale"), "scale") if n_exp else np.zeros(0, np.int64),
+        exp_zero_count=_u64(_field(e, "zeroCount"), "zeroCount") if n_exp else np.zeros(0, np.uint64),
+        exp_zero_threshold=_f64(_field(e, "zeroThreshold"), "zeroThreshold") if n_exp else np.zeros(0),
+        exp_positive=_buckets(e, "positive"),
+        exp_negative=_buckets(e, "negative"),
         number_exemplars=number_exemplars,
         histogram_exemplars=histogram_exemplars,
+        exp_exemplars=_exemplars(e) if n_exp else Exemplars.empty(),
+    )
+
+
+def _i32(a: pa.Array, what: str) -> np.ndarray:
+    v = _i64(a, what)
+    if v.size and (v.min() < -(2**31) or v.max() >= 2**31):
+        raise DecodeError(f"{what} is not a 32-bit integer")
+    return v
+
+
+def _buckets(points: pa.Array, name: str) -> ExpBuckets:
+    """One side of the exponential histogram points' buckets (``positive``/``negative``)."""
+    if not len(points):
+        return ExpBuckets.empty()
+    side = _field(points, name)
+    counts, point = _level(_field(side, "bucketCounts"))
+    return ExpBuckets(
+        offset=_i32(_field(side, "offset"), f"{name}.offset"),
+        point=point,
+        count=_u64(counts, "bucketCounts") if len(counts) else np.zeros(0, np.uint64),
     )
 
 
@@ -433,6 +473,7 @@ def _empty(n_res: int, resource_attrs: Attrs) -> OtlpBatch:
         metric_description=EMPTY_STRINGS, metric_unit=EMPTY_STRINGS, metric_kind=z64, metric_temporality=z64,
         metric_monotonic=np.zeros(0, np.bool_), numbers=_no_points(), histograms=_no_points(), bucket_point=z64,
         bucket_count=zu, bound_point=z64, bound=zf, summaries=_no_points(), quantile_point=z64, quantile=zf,
-        quantile_value=zf, exp_metric=z64, exp_time_ns=zu, number_exemplars=Exemplars.empty(),
-        histogram_exemplars=Exemplars.empty(),
+        quantile_value=zf, exp_histograms=_no_points(), exp_scale=z64, exp_zero_count=zu, exp_zero_threshold=zf,
+        exp_positive=ExpBuckets.empty(), exp_negative=ExpBuckets.empty(), number_exemplars=Exemplars.empty(),
+        histogram_exemplars=Exemplars.empty(), exp_exemplars=Exemplars.empty(),
     )  # fmt: skip

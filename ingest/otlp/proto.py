@@ -4,20 +4,20 @@ Built on ``ingest.prompb``'s wire primitives: every nesting level (resource metr
 metrics, metrics, data points, attributes, exemplars) is scanned for all its messages at once
 (``scan``), and fields become columns with a few numpy/Arrow steps each. Python runs per
 request level, never per data point, attribute or byte (except for the rare attribute values
-that are bytes, arrays or key-value lists).
+that are bytes, arrays or key-value lists). Exponential histogram buckets come out in long
+format (point, count) with each point's offset, as the OTLP message has them.
 
 Protobuf semantics: unknown fields of every wire type are skipped; the last occurrence of a
 singular scalar wins; for the ``Metric.data`` and value oneofs the member that came last on
 the wire is the one set; occurrences of the winning data message merge (their points are
 concatenated). As in ``prompb``, a known field with the wrong wire type and the group wire
 types are errors. Sub-messages Prometheus does not read (instrumentation scope, metric
-metadata, exponential histogram buckets, entity refs) are skipped without being validated.
+metadata, entity refs) are skipped without being validated.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,7 @@ from promlake.ingest.prompb._columns import (
     strings,
     submessages,
     varint_values,
+    zigzag,
 )
 from promlake.ingest.prompb._scan import scan
 from promlake.ingest.prompb._schema import WIRE_I64, WIRE_LEN, WIRE_VARINT, Field, Schema
@@ -40,6 +41,7 @@ from promlake.ingest.prompb._wire import Body, Fields
 from promlake.ingest.prompb.errors import DecodeError
 
 from . import _values as val
+from ._nested import py_array, py_kvlist
 from .batch import (
     EMPTY_STRINGS,
     I64,
@@ -53,6 +55,7 @@ from .batch import (
     Attrs,
     Bools,
     Exemplars,
+    ExpBuckets,
     OtlpBatch,
     Points,
     empty_i64,
@@ -122,20 +125,24 @@ HISTOGRAM_POINT = Schema(
         Field(12, _D, "max"),
     ),
 )
+BUCKETS = Schema(
+    f"{_M}.ExponentialHistogramDataPoint.Buckets",
+    (Field(1, _V, "offset"), Field(2, _V, "bucket_counts", packable=True)),
+)
 EXP_POINT = Schema(
     f"{_M}.ExponentialHistogramDataPoint",
     (
-        Field(1, _L, "attributes"),
+        Field(1, _L, "attributes", message=KEY_VALUE),
         Field(2, _D, "start_time_unix_nano"),
         Field(3, _D, "time_unix_nano"),
         Field(4, _D, "count"),
         Field(5, _D, "sum"),
         Field(6, _V, "scale"),
         Field(7, _D, "zero_count"),
-        Field(8, _L, "positive"),
-        Field(9, _L, "negative"),
+        Field(8, _L, "positive", message=BUCKETS),
+        Field(9, _L, "negative", message=BUCKETS),
         Field(10, _V, "flags"),
-        Field(11, _L, "exemplars"),
+        Field(11, _L, "exemplars", message=EXEMPLAR),
         Field(12, _D, "min"),
         Field(13, _D, "max"),
         Field(14, _D, "zero_threshold"),
@@ -315,94 +322,11 @@ def _any_values(b: Body, s: I64, e: I64, what: str) -> pa.StringArray:
             if kind[k] == val.V_BYTES:
                 out.append(base64.b64encode(raw).decode())
             elif kind[k] == val.V_ARRAY:
-                out.append(val.json_value(_py_array(raw, at)))
+                out.append(val.json_value(py_array(raw, at)))
             else:
-                out.append(val.json_value(_py_kvlist(raw, at)))
+                out.append(val.json_value(py_kvlist(raw, at)))
         parts.append((rows, pa.array(out, pa.string())))
     return val.assemble(n, parts)
-
-
-def _py_fields(data: bytes, at: int) -> list[tuple[int, int, Any]]:
-    """Scalar protobuf field reader for the rare nested attribute values."""
-    out: list[tuple[int, int, Any]] = []
-    p = 0
-
-    def varint() -> int:
-        nonlocal p
-        v = shift = 0
-        while True:
-            if p >= len(data) or shift > 63:
-                raise DecodeError("malformed nested attribute value", at + p)
-            c = data[p]
-            p += 1
-            v |= (c & 0x7F) << shift
-            shift += 7
-            if c < 0x80:
-                return v & (1 << 64) - 1
-
-    while p < len(data):
-        tag = varint()
-        num, wire = tag >> 3, tag & 7
-        if num == 0:
-            raise DecodeError("malformed nested attribute value: field number 0", at + p)
-        if wire == 0:
-            out.append((num, wire, varint()))
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            if p + size > len(data):
-                raise DecodeError("malformed nested attribute value: truncated", at + p)
-            out.append((num, wire, data[p : p + size]))
-            p += size
-        elif wire == 2:
-            ln = varint()
-            if p + ln > len(data):
-                raise DecodeError("malformed nested attribute value: truncated", at + p)
-            out.append((num, wire, (data[p : p + ln], at + p)))
-            p += ln
-        else:
-            raise DecodeError(f"malformed nested attribute value: wire type {wire}", at + p)
-    return out
-
-
-def _py_any(data: bytes, at: int) -> Any:
-    value: Any = None
-    for num, wire, x in _py_fields(data, at):
-        if num == 1 and wire == 2:
-            try:
-                value = x[0].decode()
-            except UnicodeDecodeError:
-                raise DecodeError("attribute value is not valid UTF-8", x[1]) from None
-        elif num == 2 and wire == 0:
-            value = x != 0
-        elif num == 3 and wire == 0:
-            value = x - (1 << 64) if x >= 1 << 63 else x
-        elif num == 4 and wire == 1:
-            value = float(np.frombuffer(x, "<f8")[0])
-        elif num == 5 and wire == 2:
-            value = _py_array(*x)
-        elif num == 6 and wire == 2:
-            value = _py_kvlist(*x)
-        elif num == 7 and wire == 2:
-            value = bytes(x[0])
-    return value
-
-
-def _py_array(data: bytes, at: int) -> list[Any]:
-    return [_py_any(*x) for num, wire, x in _py_fields(data, at) if num == 1 and wire == 2]
-
-
-def _py_kvlist(data: bytes, at: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for num, wire, x in _py_fields(data, at):
-        if num == 1 and wire == 2:
-            key, value = "", None
-            for n2, w2, y in _py_fields(*x):
-                if n2 == 1 and w2 == 2:
-                    key = y[0].decode(errors="replace")
-                elif n2 == 2 and w2 == 2:
-                    value = _py_any(*y)
-            out[key] = value
-    return out
 
 
 # -- exemplars --------------------------------------------------------------------------------
@@ -545,9 +469,8 @@ def decode_export_request(body: bytes | bytearray | memoryview) -> OtlpBatch:
     es, ee, emetric = occurrences(10)
     fe = _scan(b, es, ee, EXP_HISTOGRAM)
     etemp = _enum(_varint(b, _regroup(fe, emetric), 2, nm))
-    ps, pe, pocc = submessages(fe, _tag(1, _L))
-    fep = _scan(b, ps, pe, EXP_POINT)
-    exp_time, _ = _fixed(b, fep, 3, int(ps.size))
+    exp, epf, _, _, _ = _points(b, fe, emetric, EXP_POINT, "histogram")
+    n_exp = len(exp)
 
     ss, se, smetric = occurrences(11)
     fs = _scan(b, ss, se, SUMMARY)
@@ -577,11 +500,32 @@ def decode_export_request(body: bytes | bytearray | memoryview) -> OtlpBatch:
         quantile_point=qpoint.astype(np.int64),
         quantile=as_float64(q),
         quantile_value=as_float64(qv),
-        exp_metric=emetric[pocc].astype(np.int64),
-        exp_time_ns=exp_time,
+        exp_histograms=exp,
+        exp_scale=_sint32(_varint(b, epf, 6, n_exp)),
+        exp_zero_count=_fixed(b, epf, 7, n_exp)[0],
+        exp_zero_threshold=as_float64(_fixed(b, epf, 14, n_exp)[0]),
+        exp_positive=_buckets(b, epf, 8, n_exp),
+        exp_negative=_buckets(b, epf, 9, n_exp),
         number_exemplars=number_exemplars,
         histogram_exemplars=histogram_exemplars,
+        exp_exemplars=_exemplars(b, epf, 11),
     )
+
+
+def _buckets(b: Body, pf: Fields, number: int, n: int) -> ExpBuckets:
+    """``ExponentialHistogramDataPoint.Buckets`` of every point (occurrences merge: the last
+    offset wins, bucket counts concatenate in wire order)."""
+    s, e, point = submessages(pf, _tag(number, _L))
+    if not s.size:
+        return ExpBuckets.empty(n)
+    f = _regroup(_scan(b, s, e, BUCKETS), point)
+    counts, count_point, _ = repeated_scalar(b, f, BUCKETS.field(2), "bucket_counts")
+    return ExpBuckets(_sint32(_varint(b, f, 1, n)), count_point.astype(np.int64), counts)
+
+
+def _sint32(v: U64) -> I64:
+    """A sint32 from its varint: the low 32 bits, zigzag-decoded."""
+    return zigzag(v & np.uint64(0xFFFFFFFF))
 
 
 def _subset(f: Fields, keep: Bools) -> Fields:

@@ -1,8 +1,8 @@
 """OTLP metrics into the lake: decode (protobuf or JSON, vectorized), translate, append.
 
 Like the remote-write receiver, a request is all or nothing: a malformed body, a metric
-Prometheus refuses (delta temporality, no data, unusable names) or a refused sample stores
-nothing and is answered with 400.
+Prometheus refuses (delta temporality, no data, unusable names, exponential histograms of a
+scale below -4) or a refused sample or native histogram stores nothing and is answered with 400.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from promlake.engine import Lake, SeriesBatch
+from promlake.engine.errors import InvalidSeriesError
 from promlake.ingest.prompb.errors import DecodeError
 from promlake.ingest.remote_write import UnsupportedFormat, WriteError, _check_timestamps
 
@@ -30,8 +31,8 @@ class OtlpResult:
     samples: int
     exemplars: int
     series: int
+    histograms: int = 0  # native histogram samples (exponential histogram points)
     warnings: list[str] = field(default_factory=list)
-    dropped_exponential_histogram_points: int = 0
 
 
 def media_type(content_type: str) -> str:
@@ -61,6 +62,7 @@ def store(lake: Lake, body: bytes, content_type: str) -> OtlpResult:
     tr = to_series(decode(body, content_type))
     _check_timestamps(tr.ts, "sample")
     _check_timestamps(tr.exemplar_ts, "exemplar")
+    _check_timestamps(tr.histograms.column("ts").to_numpy(), "histogram")
     s = tr.series
     series = SeriesBatch.from_arrow(s.owner, s.names, s.values, s.n)
     app = lake.appender()
@@ -69,6 +71,11 @@ def store(lake: Lake, body: bytes, content_type: str) -> OtlpResult:
         e = tr.exemplar_labels
         ex_labels = SeriesBatch.from_arrow(e.owner, e.names, e.values, tr.exemplar_series.size)
         app.append_exemplars(series, tr.exemplar_series, tr.exemplar_ts, tr.exemplar_values, ex_labels)
+    if tr.histogram_series.size:
+        try:
+            app.append_histograms(series, tr.histogram_series, tr.histograms)
+        except InvalidSeriesError as exc:
+            raise WriteError(f"invalid native histogram: {exc}") from exc
     for family, typ, help_, unit in tr.metadata:
         app.set_metadata(family, typ, help_, unit)
     result = app.commit()
@@ -78,6 +85,6 @@ def store(lake: Lake, body: bytes, content_type: str) -> OtlpResult:
         samples=result.samples + result.duplicates,
         exemplars=result.exemplars,
         series=s.n,
+        histograms=int(tr.histogram_series.size),
         warnings=tr.warnings,
-        dropped_exponential_histogram_points=tr.dropped_exponential_histogram_points,
     )

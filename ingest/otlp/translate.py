@@ -11,10 +11,10 @@ temporality refused, explicit-bucket histograms as classic histograms):
   (value 1, at the resource's earliest timestamp, every 2.5 minutes, and its latest);
 * gauges and cumulative sums: one sample per point; histograms: ``_bucket{le}`` (cumulative),
   ``_sum`` (when present), ``_count``; summaries: ``{quantile}``, ``_sum``, ``_count``;
+* exponential histograms: native histograms (``exp_histograms.convert``), one series per point
+  set without ``_bucket``/``_sum``/``_count`` names;
 * points flagged "no recorded value" become staleness markers; start times become the
-  samples' start timestamps; exemplars of sums and histograms are kept;
-* exponential histograms would be native histograms, which the lake does not store yet:
-  they are dropped with a warning.
+  samples' start timestamps; exemplars of sums and (exponential) histograms are kept.
 
 Per metric and per resource there is Python work; per data point, attribute and sample there
 is none.
@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from promlake.ingest.prompb._wire import ranges_index
 
+from . import exp_histograms as xh
 from . import names as nm
 from ._values import assemble, format_floats, format_go_float
 from .batch import (
@@ -53,6 +54,7 @@ STALE_NAN = np.array([0x7FF0000000000002], np.uint64).view(np.float64)[0]
 TARGET_INFO = "target_info"
 IDENTIFYING = ("service.namespace", "service.name", "service.instance.id")
 TARGET_INFO_INTERVAL_NS = 150 * 10**9  # lookback delta (5m) / 2
+MAX_TARGET_INFO_SAMPLES = 1_000_000  # per request (see _target_info)
 MAX_EXEMPLAR_RUNES = 128
 
 
@@ -82,8 +84,9 @@ class Translation:
     exemplar_values: np.ndarray
     exemplar_labels: Labels
     metadata: list[tuple[str, str, str, str]]  # (family, type, help, unit)
+    histogram_series: I64  # native histogram rows' series (exponential histogram points)
+    histograms: pa.Table  # engine.histograms.WRITER_SCHEMA
     warnings: list[str] = field(default_factory=list)
-    dropped_exponential_histogram_points: int = 0
 
 
 def ns_to_ms(ns: np.ndarray) -> I64:
@@ -234,13 +237,11 @@ def translate(batch: OtlpBatch) -> Translation:
     temps = batch.metric_temporality.tolist()
     mono = batch.metric_monotonic.tolist()
     n_points = np.zeros(n_metrics, np.int64)
-    for pts in (batch.numbers, batch.histograms, batch.summaries):
+    for pts in (batch.numbers, batch.histograms, batch.summaries, batch.exp_histograms):
         n_points += np.bincount(pts.metric, minlength=n_metrics)
-    n_points += np.bincount(batch.exp_metric, minlength=n_metrics)
 
     family: list[str] = []
     metadata: dict[str, tuple[str, str, str, str]] = {}
-    dropped_exp = 0
     for i in range(n_metrics):
         kind, name = kinds[i], names[i]
         if kind == KIND_NONE:
@@ -261,20 +262,18 @@ def translate(batch: OtlpBatch) -> Translation:
         if not n_points[i]:
             warnings.append(f"empty data points. {name} is dropped")
             continue
-        if kind == KIND_EXP_HISTOGRAM:
-            dropped_exp += int(n_points[i])
-            warnings.append(
-                f"exponential histogram {name!r} dropped ({int(n_points[i])} points): "
-                "native histograms are not stored yet"
-            )
-            continue
         metadata[fam] = (fam, _prom_type(kind, mono[i]), helps[i], nm.build_unit(units[i]))
     if errors:
         raise TranslationError("; ".join(errors))
 
+    e = batch.exp_histograms
+    try:
+        exp_rows = xh.convert(batch, ns_to_ms(e.time_ns), ns_to_ms(e.start_ns), warnings)
+    except xh.ExpHistogramError as exc:
+        raise TranslationError(str(exc)) from None
     job, instance = _resource_identity(batch)
-    # All points that carry samples, as one table: numbers, histograms, summaries.
-    groups: list[Points] = [batch.numbers, batch.histograms, batch.summaries]
+    # All points that carry samples, as one table: numbers, histograms, summaries, exponential.
+    groups: list[Points] = [batch.numbers, batch.histograms, batch.summaries, e]
     offs = np.cumsum([0] + [len(p) for p in groups])
     n_all = int(offs[-1])
     metric_all = np.concatenate([p.metric for p in groups]) if n_all else np.zeros(0, np.int64)
@@ -333,6 +332,10 @@ def translate(batch: OtlpBatch) -> Translation:
         s.start_ns[qp], 2, format_floats(batch.quantile, format_go_float),
     )  # fmt: skip
 
+    n_float = d.count  # exponential histograms: a native histogram series per point, last
+    exp_series = d.add(np.arange(len(e), dtype=np.int64) + offs[3], e.metric * 4 + _FAMILY,
+                       np.zeros(len(e)), e.time_ns, e.start_ns)  # fmt: skip
+
     n_derived = d.count
     point = np.concatenate(d.point) if n_derived else np.zeros(0, np.int64)
     extra_kind = np.concatenate(d.extra_kind) if n_derived else np.zeros(0, np.int64)
@@ -351,12 +354,11 @@ def translate(batch: OtlpBatch) -> Translation:
         [series_labels, Labels(ti_labels.owner + n_derived, ti_labels.names, ti_labels.values, 0)],
         n_derived + n_ti,
     )
-    sample_series = np.arange(n_derived + n_ti, dtype=np.int64)
-    values = np.concatenate((values, np.ones(n_ti)))
-    ts = np.concatenate((ts, ti_ts))
-    st = np.concatenate((st, np.zeros(n_ti, np.int64)))
-
-    ex = _exemplars(batch, number_series, bucket_series, inf_series, k, b_off, ts)
+    sample_series = np.r_[np.arange(n_float), np.arange(n_ti) + n_derived].astype(np.int64)
+    ex = _exemplars(batch, number_series, bucket_series, inf_series, exp_series, k, b_off, ts)
+    values = np.concatenate((values[:n_float], np.ones(n_ti)))
+    ts = np.concatenate((ts[:n_float], ti_ts))
+    st = np.concatenate((st[:n_float], np.zeros(n_ti, np.int64)))
     return Translation(
         series=series,
         sample_series=sample_series,
@@ -368,8 +370,9 @@ def translate(batch: OtlpBatch) -> Translation:
         exemplar_values=ex[2],
         exemplar_labels=ex[3],
         metadata=list(metadata.values()),
+        histogram_series=exp_series,
+        histograms=exp_rows,
         warnings=warnings,
-        dropped_exponential_histogram_points=dropped_exp,
     )
 
 
@@ -473,11 +476,8 @@ def _target_info(
     n = batch.n_resources
     if not n:
         return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, 0), np.zeros(0, np.int64)
-    times = [p.time_ns for p in groups] + [batch.exp_time_ns]
-    metrics = [metric_all, batch.exp_metric]
-    t_all = np.concatenate(times).astype(np.uint64)
-    m_all = np.concatenate(metrics)
-    res = batch.metric_resource[m_all] if m_all.size else m_all
+    t_all = np.concatenate([p.time_ns for p in groups]).astype(np.uint64)
+    res = batch.metric_resource[metric_all] if metric_all.size else metric_all
     lo = np.full(n, np.iinfo(np.uint64).max, np.uint64)
     hi = np.zeros(n, np.uint64)
     np.minimum.at(lo, res, t_all)
@@ -493,10 +493,12 @@ def _target_info(
     per_res: list[dict[str, str]] = [{} for _ in range(n)]
     for o, k, v in zip(lab.owner.tolist(), lab.names.to_pylist(), lab.values.to_pylist(), strict=True):
         per_res[o][k] = v
-    seen: set[tuple[frozenset[tuple[str, str]], int]] = set()
-    owners: list[int] = []
-    label_rows: list[tuple[int, str, str]] = []
-    ts_out: list[np.ndarray] = []
+    # Per resource (a handful per request): its label set, numbered, and its sample times.
+    set_ids: dict[frozenset[tuple[str, str]], int] = {}
+    sets: list[dict[str, str]] = []
+    set_of: list[np.ndarray] = []
+    times: list[np.ndarray] = []
+    total = 0
     for r in range(n):
         if not nonident[r] or lo[r] > hi[r]:
             continue
@@ -508,30 +510,46 @@ def _target_info(
         if "job" not in labels and "instance" not in labels:
             continue
         labels["__name__"] = TARGET_INFO
+        # Prometheus writes one sample per half lookback delta from the earliest point to the
+        # latest; a request whose points span ages would make that unbounded (it would exhaust
+        # memory in Prometheus too), so it is refused past a generous bound.
+        total += int((hi[r] - lo[r]) // np.uint64(TARGET_INFO_INTERVAL_NS)) + 2
+        if total > MAX_TARGET_INFO_SAMPLES:
+            raise TranslationError(
+                f"resource points span too long a time for target_info: more than "
+                f"{MAX_TARGET_INFO_SAMPLES} samples at one per {TARGET_INFO_INTERVAL_NS // 10**9}s"
+            )
         key = frozenset(labels.items())
+        if key not in set_ids:
+            set_ids[key] = len(sets)
+            sets.append(labels)
         steps = np.arange(int(lo[r]), int(hi[r]), TARGET_INFO_INTERVAL_NS, dtype=np.uint64)
         tms = np.append(steps // np.uint64(1_000_000), np.uint64(int(hi[r]) // 1_000_000)).astype(np.int64)
-        tms = np.array([t for t in dict.fromkeys(tms.tolist()) if (key, t) not in seen], np.int64)
-        seen.update((key, int(t)) for t in tms)
-        for _ in range(tms.size):
-            sid = len(owners)
-            owners.append(sid)
-            label_rows.extend((sid, k, v) for k, v in labels.items())
-        ts_out.append(tms)
-    if not owners:
+        times.append(tms)
+        set_of.append(np.full(tms.size, set_ids[key], np.int64))
+    if not times:
         return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, 0), np.zeros(0, np.int64)
-    o, k, v = zip(*label_rows, strict=True)
-    return (
-        Labels(np.array(o, np.int64), pa.array(k, pa.string()), pa.array(v, pa.string()), len(owners)),
-        np.concatenate(ts_out),
-    )
+    # One sample per (label set, ms), the first written (resources sharing a label set, or
+    # steps landing in one millisecond), each its own one-sample series as elsewhere here.
+    set_all, ts_all = np.concatenate(set_of), np.concatenate(times)
+    _, first = np.unique(np.stack([set_all, ts_all]), axis=1, return_index=True)
+    first.sort()
+    kept_set, kept_ts = set_all[first], ts_all[first]
+    n_labels = np.array([len(d) for d in sets], np.int64)
+    flat_names = pa.array([k for d in sets for k in d], pa.string())
+    flat_values = pa.array([v for d in sets for v in d.values()], pa.string())
+    counts = n_labels[kept_set]
+    owner = np.repeat(np.arange(kept_set.size, dtype=np.int64), counts)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    gather = pa.array(np.repeat((np.cumsum(n_labels) - n_labels)[kept_set], counts) + within)
+    return Labels(owner, flat_names.take(gather), flat_values.take(gather), kept_set.size), kept_ts
 
 
-def _exemplars(
-    batch: OtlpBatch, number_series: I64, bucket_series: I64, inf_series: I64, k: I64, b_off: I64, ts: I64
-) -> tuple[I64, I64, np.ndarray, Labels]:
-    """Exemplars of sums (on the sample's series) and histograms (on the bucket their value
-    falls in, assigned in order as Prometheus does; the rest on ``+Inf``). Gauges' are dropped."""
+def _exemplars(batch: OtlpBatch, number_series: I64, bucket_series: I64, inf_series: I64, exp_series: I64,
+               k: I64, b_off: I64, ts: I64) -> tuple[I64, I64, np.ndarray, Labels]:  # fmt: skip
+    """Exemplars of sums (on the sample's series), histograms (on the bucket their value falls
+    in, assigned in order as Prometheus does; the rest on ``+Inf``) and exponential histograms
+    (on the native histogram's series). Gauges' are dropped."""
     parts = []
     ne = batch.number_exemplars
     if len(ne):
@@ -551,6 +569,9 @@ def _exemplars(
         sid = np.where(bucket < k[p], bucket_series[np.minimum(bstart[p] + bucket, max(bucket_series.size - 1, 0))]
                        if bucket_series.size else 0, inf_series[p])  # fmt: skip
         parts.append((sid.astype(np.int64), np.arange(p.size, dtype=np.int64), he))
+    xe = batch.exp_exemplars
+    if len(xe):
+        parts.append((exp_series[xe.point], np.arange(len(xe), dtype=np.int64), xe))
     if not parts:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0), Labels(empty, EMPTY_STRINGS, EMPTY_STRINGS, 0)

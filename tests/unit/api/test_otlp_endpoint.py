@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import socket
 import threading
 import time
@@ -110,18 +111,44 @@ def test_errors_store_nothing(client: TestClient) -> None:
     assert query(client, "rpc_duration_milliseconds_count") == []
 
 
-def test_exponential_histograms_are_reported_as_rejected(client: TestClient) -> None:
-    req = request()
-    m = req.resource_metrics[0].scope_metrics[0].metrics.add(name="eh")
-    m.exponential_histogram.aggregation_temporality = 2
-    m.exponential_histogram.data_points.add(count=1, time_unix_nano=T * S)
-    r = client.post(URL, content=req.SerializeToString(), headers={"Content-Type": "application/x-protobuf"})
-    assert r.status_code == 200
-    resp = pb.ExportMetricsServiceResponse.FromString(r.content)
-    assert resp.partial_success.rejected_data_points == 1
-    assert "native histograms" in resp.partial_success.error_message
-    r = client.post(URL, content=json_format.MessageToJson(req), headers={"Content-Type": "application/json"})
-    assert json.loads(r.content)["partialSuccess"]["rejectedDataPoints"] == "1"
+def test_exponential_histograms_are_stored_as_native_histograms(tmp_path: Any) -> None:
+    lake = Lake(tmp_path / "lake")
+    client = TestClient(create_app(FakeState(lake, Metrics(lake))))
+    try:
+        req = request()
+        m = req.resource_metrics[0].scope_metrics[0].metrics.add(name="eh", unit="By")
+        m.exponential_histogram.aggregation_temporality = 2
+        p = m.exponential_histogram.data_points.add(count=3, sum=7.5, scale=9, time_unix_nano=T * S)
+        p.positive.offset, p.zero_count = -1, 1
+        p.positive.bucket_counts.extend([1, 1])  # OTLP -1, 0 at scale 9: indexes 0, 1 at 8
+        r = client.post(
+            URL, content=req.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}
+        )
+        assert r.status_code == 200, r.text
+        assert r.content == b""  # nothing rejected: no partial_success
+        p.time_unix_nano = (T + 60) * S
+        r = client.post(
+            URL, content=json_format.MessageToJson(req), headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 200 and json.loads(r.content) == {}
+        rows = lake.sql(
+            "SELECT metric, labels['job'] AS job, ts, schema, count, sum, zero_count, positive_index, positive_count "
+            "FROM histograms JOIN series USING (series_id) ORDER BY ts"
+        ).to_dicts()
+        row = {"metric": "eh_bytes", "job": "checkout", "ts": T * 1000, "schema": 8, "count": 3.0, "sum": 7.5,
+               "zero_count": 1.0, "positive_index": [0, 1], "positive_count": [1.0, 1.0]}  # fmt: skip
+        assert rows == [row, {**row, "ts": (T + 60) * 1000}]
+        assert client.get("/api/v1/metadata").json()["data"]["eh_bytes"][0]["type"] == "histogram"
+        # An invalid scale refuses the whole request.
+        p.scale, p.time_unix_nano = -5, (T + 120) * S
+        r = client.post(
+            URL, content=req.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}
+        )
+        assert r.status_code == 400 and "Scale must be >= -4" in r.text
+        assert lake.sql("SELECT count(*) AS n FROM histograms")["n"][0] == 2
+        assert query(client, "http_server_requests_total", T + 120)[0]["value"] == "7"  # the earlier one
+    finally:
+        lake.close()
 
 
 def _free_port() -> int:
@@ -137,6 +164,7 @@ def test_real_opentelemetry_sdk_exports_to_promlake(tmp_path: Any) -> None:
     exporter_mod = pytest.importorskip("opentelemetry.exporter.otlp.proto.http.metric_exporter")
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.metrics import Observation
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
     from opentelemetry.sdk.resources import Resource
 
     uvicorn = pytest.importorskip("uvicorn")
@@ -158,12 +186,21 @@ def test_real_opentelemetry_sdk_exports_to_promlake(tmp_path: Any) -> None:
         provider = sdk_metrics.MeterProvider(
             metric_readers=[reader],
             resource=Resource.create({"service.name": "shop", "service.instance.id": "i-1", "region": "eu"}),
+            views=[View(instrument_name="payload.*", aggregation=ExponentialBucketHistogramAggregation())],
         )
         meter = provider.get_meter("test")
         meter.create_counter("orders", unit="1", description="Orders.").add(3, {"kind": "web"})
         meter.create_histogram("checkout.duration", unit="s").record(0.3)
         meter.create_up_down_counter("queue.depth").add(-2)
         meter.create_observable_gauge("cpu.load", callbacks=[lambda _o: [Observation(0.5)]])
+        # Exponential histograms: a wide range (the SDK picks a small scale) and a narrow one
+        # (scale 20, downscaled to 8 here).
+        recorded = {"payload_size_bytes": [0, 3, 5, 5, 1000, 1e6], "payload_ratio": [1.5, 1.5001, 1.5002]}
+        for name, unit, values in (("payload.size", "By", recorded["payload_size_bytes"]),
+                                   ("payload.ratio", "", recorded["payload_ratio"])):  # fmt: skip
+            h = meter.create_histogram(name, unit=unit)
+            for v in values:
+                h.record(v, {"route": "/a"})
         assert provider.force_flush(10_000)
         provider.shutdown()
         client = TestClient(app)
@@ -175,6 +212,24 @@ def test_real_opentelemetry_sdk_exports_to_promlake(tmp_path: Any) -> None:
         assert query(client, "checkout_duration_seconds_count", now)[0]["value"] == "1"
         assert query(client, 'checkout_duration_seconds_bucket{le="+Inf"}', now)[0]["value"] == "1"
         assert query(client, "target_info", now)[0]["metric"]["region"] == "eu"
+        rows = lake.sql(
+            "SELECT metric, labels['route'] AS route, schema, count, sum, zero_count, positive_index, positive_count, "
+            "st IS NOT NULL AS has_st FROM histograms JOIN series USING (series_id) ORDER BY metric, ts"
+        ).to_dicts()
+        latest = {r["metric"]: r for r in rows}  # force_flush and shutdown both export
+        assert list(latest) == ["payload_ratio", "payload_size_bytes"]
+        rows = list(latest.values())
+        for r in rows:
+            values = recorded[r["metric"]]
+            assert (r["route"], r["count"], r["sum"], r["has_st"]) == ("/a", len(values), sum(values), True)
+            assert r["zero_count"] == values.count(0)
+            # Prometheus bucket n of schema s covers (2^((n-1)/2^s), 2^(n/2^s)].
+            want: dict[int, float] = {}
+            for v in (v for v in values if v):
+                n = math.ceil(math.log2(v) * 2 ** r["schema"])
+                want[n] = want.get(n, 0) + 1
+            assert dict(zip(r["positive_index"], r["positive_count"], strict=True)) == want
+        assert rows[0]["schema"] == 8 and rows[1]["schema"] < 8
     finally:
         server.should_exit = True
         thread.join(10)

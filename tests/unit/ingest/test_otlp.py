@@ -71,7 +71,7 @@ def bits(x: float) -> int:
 def expected(req: Any) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = collections.defaultdict(list)
     m_i = 0
-    pts = {"number": 0, "histogram": 0, "summary": 0}
+    pts = {"number": 0, "histogram": 0, "summary": 0, "exp": 0}
     for r, rm in enumerate(req.resource_metrics):
         out["resource_attrs"] += [(r, kv.key, as_string(kv.value)) for kv in rm.resource.attributes]
         for sm in rm.scope_metrics:
@@ -86,11 +86,9 @@ def expected(req: Any) -> dict[str, list[Any]]:
                     "sum": "number",
                     "histogram": "histogram",
                     "summary": "summary",
+                    "exponential_histogram": "exp",
                 }.get(kind or "")
                 for p in data.data_points if data is not None else []:
-                    if kind == "exponential_histogram":
-                        out["exp"].append((m_i, p.time_unix_nano))
-                        continue
                     assert fam is not None
                     i = pts[fam]
                     pts[fam] += 1
@@ -105,6 +103,13 @@ def expected(req: Any) -> dict[str, list[Any]]:
                         out["histogram"].append(
                             (m_i, p.start_time_unix_nano, p.time_unix_nano, p.flags, p.count, s, attrs,
                              list(p.bucket_counts), [bits(b) for b in p.explicit_bounds])
+                        )  # fmt: skip
+                    elif fam == "exp":
+                        s = bits(p.sum) if p.HasField("sum") else None
+                        out["exp"].append(
+                            (m_i, p.start_time_unix_nano, p.time_unix_nano, p.flags, p.count, s, attrs, p.scale,
+                             p.zero_count, bits(p.zero_threshold), p.positive.offset, list(p.positive.bucket_counts),
+                             p.negative.offset, list(p.negative.bucket_counts))
                         )  # fmt: skip
                     else:
                         out["summary"].append(
@@ -175,8 +180,22 @@ def actual(b: OtlpBatch) -> dict[str, list[Any]]:
             (int(s.metric[i]), int(s.start_ns[i]), int(s.time_ns[i]), int(s.flags[i]), int(s.count[i]),
              bits(s.value[i]), attrs[i], qs)
         )  # fmt: skip
-    out["exp"] = list(zip(b.exp_metric.tolist(), b.exp_time_ns.tolist(), strict=True))
-    for fam, ex in (("number", b.number_exemplars), ("histogram", b.histogram_exemplars)):
+    e = b.exp_histograms
+    attrs = grouped(e.attrs, len(e))
+    pos, neg = b.exp_positive, b.exp_negative
+    for i in range(len(e)):
+        out["exp"].append(
+            (int(e.metric[i]), int(e.start_ns[i]), int(e.time_ns[i]), int(e.flags[i]), int(e.count[i]),
+             bits(e.value[i]) if e.has_sum[i] else None, attrs[i], int(b.exp_scale[i]), int(b.exp_zero_count[i]),
+             bits(b.exp_zero_threshold[i]), int(pos.offset[i]), pos.count[pos.point == i].tolist(),
+             int(neg.offset[i]), neg.count[neg.point == i].tolist())
+        )  # fmt: skip
+    exemplars = (
+        ("number", b.number_exemplars),
+        ("histogram", b.histogram_exemplars),
+        ("exp", b.exp_exemplars),
+    )
+    for fam, ex in exemplars:
         ea = grouped(ex.attrs, len(ex))
         for i in range(len(ex)):
             out[f"{fam}_exemplars"].append(
@@ -312,10 +331,24 @@ def metric(draw: Any) -> dict[str, Any]:
             points.append(p)
         m[kind] = {"data_points": points}
     else:
-        m[kind] = {
-            "data_points": [{"time_unix_nano": draw(_ts), "count": 1} for _ in range(n)],
-            "aggregation_temporality": 2,
-        }
+        points = []
+        for _ in range(n):
+            p = common()
+            p.update(
+                count=draw(_u64), scale=draw(st.integers(-6, 20) | st.sampled_from([-(2**31), 2**31 - 1])),
+                zero_count=draw(_u64), exemplars=draw(st.lists(exemplar(), max_size=2)),
+            )  # fmt: skip
+            for side in ("positive", "negative"):
+                if draw(st.booleans()):
+                    p[side] = {
+                        "offset": draw(st.integers(-300, 300) | st.sampled_from([-(2**31), 2**31 - 1])),
+                        "bucket_counts": draw(st.lists(st.integers(0, 5) | _u64, max_size=5)),
+                    }
+            for opt in ("sum", "min", "max", "zero_threshold"):
+                if draw(st.booleans()):
+                    p[opt] = draw(_double)
+            points.append(p)
+        m[kind] = {"data_points": points, "aggregation_temporality": 2}
     return m
 
 
@@ -661,6 +694,21 @@ def test_target_info_needs_job_or_instance_and_repeats_over_the_time_range() -> 
     assert ti == [0, 150_000, 300_000, 400_000]
 
 
+def test_target_info_over_a_span_of_ages_is_refused_not_unbounded() -> None:
+    # Points 100 years apart would need ~21 million target_info samples (one per 150 s).
+    pts = [{"as_double": 1, "time_unix_nano": t * S} for t in (0, 100 * 365 * 86_400)]
+    with pytest.raises(TranslationError, match="too long a time for target_info"):
+        one({"name": "g", "gauge": {"data_points": pts}})
+    # Two resources with the same labels share their target_info samples.
+    req = {"resource_metrics": [
+        {"resource": RES, "scope_metrics": [{"metrics": [{"name": "g", "gauge": {"data_points": [
+            {"as_double": 1, "time_unix_nano": t * S} for t in (0, 200)]}}]}]}
+        for _ in range(2)
+    ]}  # fmt: skip
+    tr = translate(decode_export_request(build(req).SerializeToString()))
+    assert [s[1] for s in series_of(tr) if s[0]["__name__"] == "target_info"] == [0, 150_000, 200_000]
+
+
 def test_histogram_buckets_sum_count() -> None:
     tr = one({"name": "rpc.duration", "unit": "s", "histogram": {"aggregation_temporality": CUMULATIVE, "data_points": [
         {"count": 10, "sum": 4.5, "bucket_counts": [2, 3, 4, 1], "explicit_bounds": [0.1, 0.5, 1],
@@ -718,7 +766,7 @@ def test_delta_temporality_and_missing_data_are_refused() -> None:
         one({"name": "nodata"})
 
 
-def test_exponential_histograms_are_dropped_with_a_warning() -> None:
+def test_exponential_histograms_are_native_histogram_series() -> None:
     tr = one(
         {
             "name": "eh",
@@ -728,9 +776,8 @@ def test_exponential_histograms_are_dropped_with_a_warning() -> None:
             },
         }
     )
-    assert tr.dropped_exponential_histogram_points == 1
-    assert any("exponential histogram" in w for w in tr.warnings)
-    assert [s[0]["__name__"] for s in series_of(tr)] == ["target_info"]
+    assert [s[0]["__name__"] for s in series_of(tr)] == ["target_info"]  # the float samples
+    assert tr.histograms.num_rows == 1 and tr.histogram_series.tolist() == [0]
 
 
 def test_exemplars_on_sums_and_histogram_buckets() -> None:
@@ -798,9 +845,10 @@ def test_translation_yields_valid_series(d: dict[str, Any]) -> None:
     exp = expected(req)
     n = len(exp["number"]) + len(exp["summary"]) * 2 + sum(len(p[7]) for p in exp["summary"])
     n += sum((p[5] is not None) + 2 + min(len(p[7]), len(p[8])) for p in exp["histogram"])
+    assert tr.histograms.num_rows == tr.histogram_series.size == len(exp["exp"])
     n_ti = sum(
         1
         for k, v in zip(s.names.to_pylist(), s.values.to_pylist(), strict=True)
         if (k, v) == ("__name__", "target_info")
     )
-    assert tr.ts.size == n + n_ti == s.n
+    assert tr.ts.size == n + n_ti == s.n - len(exp["exp"])
