@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from promlake.engine.errors import StorageError
+from promlake.engine.memory import release_soon
 from promlake.ingest.otlp.receiver import JSON, media_type, store
 from promlake.ingest.remote_write import UnsupportedFormat, WriteError
 
@@ -73,6 +74,7 @@ def install_otlp_routes(app: FastAPI, state: ServerState) -> None:
             result = store(state.lake, body, ctype)
         except (WriteError, StorageError, ValueError) as exc:
             return PlainTextResponse(str(exc), status_code=400)
+        release_soon()  # the request's freed pages back to the OS after the burst (engine/memory.py)
         state.metrics.appended.labels("float").inc(result.samples)
         if result.histograms:
             state.metrics.appended.labels("histogram").inc(result.histograms)

@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from promlake.engine.errors import StorageError
+from promlake.engine.memory import release_soon
 from promlake.ingest.remote_write import UnsupportedFormat, WriteError, store
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ def install_write_routes(app: FastAPI, state: ServerState) -> None:
         except (WriteError, StorageError, ValueError) as exc:
             metrics.rw_requests.labels("400").inc()
             return PlainTextResponse(str(exc), status_code=400)
+        # Give the request's freed pages back to the OS once this burst of writes is over
+        # (engine/memory.py: glibc keeps them otherwise).
+        release_soon()
         metrics.rw_requests.labels("204").inc()
         metrics.appended.labels("float").inc(result.samples)
         if result.histograms:
