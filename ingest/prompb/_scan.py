@@ -19,6 +19,7 @@ is inherently sequential (it depends on every earlier length), so instead of a l
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 
 from ._schema import WIRE_LEN, Lookahead, Schema, lookahead
 from ._wire import (
+    _LEN_TAG,
     I64,
     MAX_LEN,
     Body,
@@ -53,36 +55,54 @@ def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
     msg = schema.name
     act = np.flatnonzero(ends > starts)
     cur, lim = starts[act], ends[act]
-    walked: list[tuple[I64, I64, Decoded, int]] = []
+    total = int((lim - cur).sum())
+    if act.size and total * 4 >= body.n and total >= act.size * 4096 and _typical(schema) is not None:
+        # A few long messages making most of the body (a request): no walk step first.
+        typical = _scan_typical(body, act, cur, lim, schema)
+        if typical is not None:
+            return Fields(typical[0], *typical[1])
+    u8 = body.u8
+    walked: list[tuple[I64, Any, I64, I64]] = []  # per step: regions, tags, starts, ends
     far: list[tuple[I64, I64, I64]] = []
     step = 0
     while act.size:
-        d = decode_at(body, cur, lim)
-        raise_bad(body, cur, lim, d.bad, msg)
-        walked.append((act, cur, d, step))
-        more = np.flatnonzero(d.end < lim)
+        t8 = u8[cur]
+        v8 = u8[cur + 1]
+        if (_LEN_TAG[t8] & (v8 < 0x80)).all():
+            # All one-byte LEN tags with one-byte lengths (labels, samples): a few operations.
+            tag: Any = t8
+            start = cur + 2
+            end = start + v8
+            if (end > lim).any():
+                raise_bad(body, cur, lim, end > lim, msg)
+        else:
+            d = decode_at(body, cur, lim)
+            raise_bad(body, cur, lim, d.bad, msg)
+            tag, start, end = d.tag, d.start, d.end
+        walked.append((act, tag, start, end))
+        rem = lim - end  # >= 0: fields past their message end were raised above
+        more = np.flatnonzero(rem)
         # Messages with many fields left go to pointer doubling; checked at powers of two so a
         # long walk costs few checks.
         if more.size and step & (step - 1) == 0:
-            flen = float((d.end - cur).mean())
-            long = (lim[more] - d.end[more]) > _WALK_HORIZON * flen
+            flen = float((end - cur).mean())
+            long = rem[more] > _WALK_HORIZON * flen
             if long.any():
                 i = more[long]
-                far.append((act[i], d.end[i], lim[i]))
+                far.append((act[i], end[i], lim[i]))
                 more = more[~long]
-        act, cur, lim = act[more], d.end[more], lim[more]
+        act, cur, lim = act[more], end[more], lim[more]
         step += 1
-    empty = np.zeros(0, np.int64)
-    reg = _cat([a for a, _, _, _ in walked]) if walked else empty
-    parts = [
-        _cat([getattr(d, name) for _, _, d, _ in walked]) if walked else empty
-        for name in ("tag", "start", "end")
-    ]
+    if not walked:
+        empty = np.zeros(0, np.int64)
+        return Fields(empty, empty, empty, empty)
+    reg, tags, begins, ends_ = (_cat([w[k] for w in walked]) for k in range(4))
+    parts = [tags.astype(np.int64, copy=False), begins, ends_]
     if len(walked) <= 1 and not far:
         return Fields(reg, *parts)
     # Region r was active in walk steps 0..k-1 exactly, so its k-th field goes to off[r] + k,
     # and the fields found by doubling follow its walked ones in offset order.
-    steps = np.repeat(np.arange(len(walked), dtype=np.int64), [a.size for a, _, _, _ in walked])
+    steps = np.repeat(np.arange(len(walked), dtype=np.int64), [w[0].size for w in walked])
     counts = np.bincount(reg, minlength=starts.size)
     walk_counts = counts
     if far:
@@ -95,9 +115,10 @@ def scan(body: Body, starts: I64, ends: I64, schema: Schema) -> Fields:
     if far:
         rank = np.arange(lreg.size, dtype=np.int64) - np.searchsorted(lreg, lreg, "left")
         slot = np.concatenate((slot, off[lreg] + walk_counts[lreg] + rank))
-        reg = np.concatenate((reg, lreg))
         parts = [np.concatenate((a, b)) for a, b in zip(parts, lparts, strict=True)]
-    return Fields(*(_place(a, slot) for a in (reg, *parts)))
+    # Fields sorted by offset are grouped by region, in region order.
+    region = np.repeat(np.arange(starts.size, dtype=np.int64), counts)
+    return Fields(region, *(_place(a, slot) for a in parts))
 
 
 def _cat(arrays: list[Any]) -> Any:
@@ -141,22 +162,109 @@ def _candidates(body: Body, cur: I64, lim: I64, hint: Bools) -> tuple[I64, I64, 
     return c[keep], r[keep], mask
 
 
+# Whole-body byte matching runs over blocks of this many bytes: its temporaries stay small
+# (cache-resident, and below glibc's 128 KiB mmap threshold: a bigger temporary is mapped
+# afresh and page-faulted on every request, which costs more than the comparisons).
+_BLOCK = (1 << 17) - 64
+
+
+@cache
+def _typical(schema: Schema) -> tuple[int, int, tuple[int, ...]] | None:
+    """(t, y, zs) when the schema's first field is a container of containers (a request's
+    ``TimeSeries``, whose first field is ``labels``): a field of it in the usual layout is the
+    byte ``t``, a one- or two-byte length, ``y``, a one- or two-byte length, one of ``zs``."""
+    f = min(schema.fields, key=lambda x: x.number)
+    g = min(f.message.fields, key=lambda x: x.number) if f.message is not None else None
+    if f.wire != WIRE_LEN or f.tag >= 0x80 or g is None or g.message is None:
+        return None
+    if g.wire != WIRE_LEN or g.tag >= 0x80 or not g.message.hints:
+        return None
+    return f.tag, g.tag, g.message.hints
+
+
+def _typical_starts(body: Body, lo: int, hi: int, t: int, y: int, zs: tuple[int, ...]) -> I64:
+    """Offsets in ``[lo, hi)`` that start a field in the ``_typical`` layout, block by block."""
+    u8 = body.u8
+    out = []
+    for s in range(lo, hi, _BLOCK):
+        m = min(_BLOCK, hi - s)
+        w = u8[s : s + m + 8]  # the body is padded: reading 8 bytes past its end is safe
+        eq: dict[int, Bools] = {}
+        for v in (t, y, *zs):
+            if v not in eq:
+                eq[v] = w == v
+        z = eq[zs[0]]
+        for v in zs[1:]:
+            z = z | eq[v]
+        f = z[2 : m + 5] | z[3 : m + 6]  # at q: a grandchild tag after a 1- or 2-byte length
+        f &= eq[y][: m + 3]
+        p = f[2 : m + 2] | f[3 : m + 3]
+        p &= eq[t][:m]
+        c = np.flatnonzero(p)
+        if c.size:
+            out.append(c + s)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _scan_typical(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tuple[I64, list[Any]] | None:
+    """The fields of long messages whose fields are all in the ``_typical`` layout (a request
+    of time series, nothing else): candidates from a few byte comparisons per block, kept if
+    they verify as complete chains (``_greedy``, exact when it succeeds); else None."""
+    typ = _typical(schema)
+    if typ is None:
+        return None
+    t, y, zs = typ
+    # The first field must be in that layout (with a true one- or two-byte length), or the
+    # pass would be wasted: a request of one huge series, metadata only, another encoder.
+    h = body.u8[int(cur[0]) : int(cur[0]) + 7].tolist()
+    q = 2 if h[1] < 0x80 else 3 if h[2] < 0x80 else 0
+    if not (q and h[0] == t and h[q] == y and {h[q + 2], h[q + 3]} & set(zs)):
+        return None
+    c = _typical_starts(body, int(cur[0]), int(lim[-1]), *typ)
+    if cur.size > 1:
+        r = np.searchsorted(cur, c, "right") - 1
+        keep = (r >= 0) & (c < lim[np.maximum(r, 0)])
+        c, r = c[keep], r[keep]
+    else:
+        c = c[c >= cur[0]]
+        r = np.zeros(c.size, np.int64)
+    d = _len_fields(body, c, lim[r])
+    # No stray candidates at all (the usual case): one comparison verifies the chain.
+    one = cur.size == 1 and c.size and c[0] == cur[0] and d.end[-1] == lim[0]
+    if one and not d.bad.any() and (d.end[:-1] == c[1:]).all():
+        return np.zeros(c.size, np.int64) + reg[0], [d.tag, d.start, d.end]
+    members = _greedy(c, r, d, cur, lim, None)
+    if members is None:
+        return None
+    d = take(d, members)
+    return reg[r[members]], [d.tag, d.start, d.end]
+
+
 def _len_fields(body: Body, pos: I64, lim: I64) -> Decoded:
-    """Fields known to start with a one-byte LEN tag: only the length varint is decoded."""
-    t8 = body.u8[pos]
-    ln = body.u8[pos + 1].astype(np.int64)
+    """Fields known to start with a one-byte LEN tag: only the length varint is decoded (one-
+    and two-byte lengths from two byte gathers, longer ones as full varints)."""
+    u8 = body.u8
+    t8 = u8[pos]
+    b1 = u8[pos + 1]
+    ln = b1.astype(np.int64)
     start = pos + 2
+    two = b1 >= 0x80
+    if two.any():
+        b2 = u8[pos + 2]
+        ln = np.where(two, ln + (b2.astype(np.int64) << 7) - 0x80, ln)
+        start += two
+        slow = two & (b2 >= 0x80)
+        if slow.any():
+            i = np.flatnonzero(slow)
+            v, vl, vbad = varints_at(body, pos[i] + 1)
+            start[i] = pos[i] + 1 + vl
+            ln[i] = np.minimum(v, MAX_LEN).astype(np.int64)
+            end = start + ln
+            bad = end > lim
+            bad[i] |= vbad
+            return Decoded(t8.astype(np.int64), start, end, bad)
     end = start + ln
-    bad = np.zeros(pos.size, np.bool_)
-    slow = ln >= 0x80
-    if slow.any():
-        i = np.flatnonzero(slow)
-        v, vl, vbad = varints_at(body, pos[i] + 1)
-        start[i] = pos[i] + 1 + vl
-        end[i] = start[i] + np.minimum(v, MAX_LEN).astype(np.int64)
-        bad[i] = vbad
-    bad |= end > lim
-    return Decoded(t8.astype(np.int64), start, end, bad)
+    return Decoded(t8.astype(np.int64), start, end, end > lim)
 
 
 def _link(cand: I64, end: I64, bad: Bools, lim: I64, cur: I64, mask: Bools | None) -> tuple[I64, I64]:
@@ -265,6 +373,11 @@ def _greedy(cand: I64, crid: I64, d: Decoded, cur: I64, lim: I64, mask: Bools | 
 
 def _scan_long(body: Body, reg: I64, cur: I64, lim: I64, schema: Schema) -> tuple[I64, list[Any]]:
     """Fields of messages with many fields, by pointer doubling over candidate bytes."""
+    if int((lim - cur).sum()) * 4 >= body.n:
+        # Most of the body (a request's series): try the usual layout first.
+        typical = _scan_typical(body, reg, cur, lim, schema)
+        if typical is not None:
+            return typical
     msg = schema.name
     hint = np.zeros(256, np.bool_)
     hint[list(schema.hints)] = True

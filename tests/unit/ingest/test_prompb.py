@@ -427,3 +427,32 @@ def test_v2_metadata_occurrences_merge() -> None:
     assert batch.metadata.to_pylist() == [
         {"series": 0, "metric_family_name": "m", "type": "counter", "help": "Help", "unit": "By"}
     ]
+
+
+# --- the top-level scan's fast path (large, regular v1 requests) ------------------------------
+def _regular_v1(n_series: int, long_at: tuple[int, ...] = (), extra_at: tuple[int, ...] = ()) -> bytes:
+    """A request shaped like a Prometheus sender's: many small series, one label layout."""
+    req = STD[1]["WriteRequest"]()
+    for i in range(n_series):
+        ts = req.timeseries.add()
+        value = "x" * 300 if i in long_at else f"pod-{i}"  # a long label breaks the byte pattern
+        for name, v in (("__name__", "http_requests_total"), ("job", "api"), ("pod", value)):
+            ts.labels.add(name=name, value=v)
+        ts.samples.add(value=float(i), timestamp=1_700_000_000_000 + i)
+        if i in extra_at:
+            ts.exemplars.add(value=1.0, timestamp=5).labels.add(name="trace_id", value="t")
+    return bytes(req.SerializeToString())
+
+
+@pytest.mark.parametrize(
+    ("n", "long_at", "extra_at"),
+    [
+        (3_000, (), ()),  # ~150 KB: the pattern chains across the 128 KiB blocks
+        (3_000, (0,), ()),  # the first series does not fit the pattern
+        (3_000, (1_500,), ()),  # nor one in the middle (the chain breaks there)
+        (3_000, (2_999,), (17,)),  # the last one, and an exemplar inside another
+        (1, (), ()),
+    ],
+)
+def test_large_regular_requests_decode_as_protobuf_does(n: int, long_at: tuple[int, ...], extra_at: tuple[int, ...]) -> None:
+    check(_regular_v1(n, long_at, extra_at), 1)
