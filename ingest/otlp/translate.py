@@ -32,7 +32,8 @@ from promlake.ingest.prompb._wire import ranges_index
 
 from . import exp_histograms as xh
 from . import names as nm
-from ._values import assemble, format_floats, format_go_float
+from ._labels import Labels, TranslationError, concat_labels, const, fold_collisions, sanitize_keys
+from ._values import format_floats, format_go_float
 from .batch import (
     EMPTY_STRINGS,
     FLAG_NO_RECORDED_VALUE,
@@ -49,27 +50,10 @@ from .batch import (
     OtlpBatch,
     Points,
 )
+from .target_info import TARGET_INFO, target_info
 
 STALE_NAN = np.array([0x7FF0000000000002], np.uint64).view(np.float64)[0]
-TARGET_INFO = "target_info"
-IDENTIFYING = ("service.namespace", "service.name", "service.instance.id")
-TARGET_INFO_INTERVAL_NS = 150 * 10**9  # lookback delta (5m) / 2
-MAX_TARGET_INFO_SAMPLES = 1_000_000  # per request (see _target_info)
 MAX_EXEMPLAR_RUNES = 128
-
-
-class TranslationError(ValueError):
-    """The request cannot be translated (Prometheus refuses it as a whole too)."""
-
-
-@dataclass(frozen=True)
-class Labels:
-    """Long-format label sets: row i is ``names[i]=values[i]`` of set ``owner[i]``."""
-
-    owner: I64
-    names: pa.StringArray
-    values: pa.StringArray
-    n: int
 
 
 @dataclass
@@ -116,85 +100,6 @@ def _prom_type(kind: int, monotonic: bool) -> str:
     return "summary" if kind == KIND_SUMMARY else "unknown"
 
 
-def _sanitize_keys(keys: pa.StringArray) -> pa.StringArray:
-    """Label names for attribute keys, computed once per distinct key."""
-    if not len(keys):
-        return EMPTY_STRINGS
-    enc = (
-        pc.dictionary_encode(keys).combine_chunks()
-        if isinstance(keys, pa.ChunkedArray)
-        else pc.dictionary_encode(keys)
-    )
-    try:
-        dictionary = pa.array([nm.build_label_name(k) for k in enc.dictionary.to_pylist()], pa.string())
-    except nm.NameError_ as exc:
-        raise TranslationError(str(exc)) from None
-    return dictionary.take(enc.indices)
-
-
-def _ranks(a: pa.StringArray) -> I64:
-    """Each string's rank in byte order (equal strings, equal ranks)."""
-    if not len(a):
-        return np.zeros(0, np.int64)
-    uniq = pc.unique(a)
-    order = np.asarray(pc.array_sort_indices(uniq))
-    rank = np.empty(len(uniq), np.int64)
-    rank[order] = np.arange(len(uniq))
-    return rank[np.asarray(pc.index_in(a, value_set=uniq))]
-
-
-def _fold_collisions(
-    owner: I64, names: pa.StringArray, keys: pa.StringArray, values: pa.StringArray
-) -> Labels:
-    """Sort rows by (owner, label name, original key) and merge rows that share a label name
-    the way Prometheus's label builder does (values joined with ';', empty ones skipped)."""
-    n_rows = owner.size
-    if not n_rows:
-        return Labels(owner, EMPTY_STRINGS, EMPTY_STRINGS, 0)
-    nr, kr = _ranks(names), _ranks(keys)
-    order = np.lexsort((np.arange(n_rows), kr, nr, owner))
-    owner, nr = owner[order], nr[order]
-    take = pa.array(order)
-    names, keys, values = names.take(take), keys.take(take), values.take(take)
-    dup = np.zeros(n_rows, np.bool_)
-    dup[1:] = (owner[1:] == owner[:-1]) & (nr[1:] == nr[:-1])
-    if dup.any():
-        # Rare: a Python step per colliding group only.
-        first = np.flatnonzero(~dup)
-        group = np.cumsum(~dup) - 1
-        colliding = np.unique(group[dup])
-        bounds = np.append(first, n_rows)
-        merged = []
-        for g in colliding.tolist():
-            cur = ""
-            for v in values.slice(int(bounds[g]), int(bounds[g + 1] - bounds[g])).to_pylist():
-                cur = v if cur == "" else f"{cur};{v}"
-            merged.append(cur)
-        plain = np.setdiff1d(np.arange(first.size), colliding)
-        vals = assemble(
-            first.size,
-            [(plain, values.take(pa.array(first[plain]))), (colliding, pa.array(merged, pa.string()))],
-        )
-        return Labels(owner[first], names.take(pa.array(first)), vals, 0)
-    return Labels(owner, names, values, 0)
-
-
-def _concat_labels(parts: list[Labels], n: int) -> Labels:
-    parts = [p for p in parts if p.owner.size]
-    if not parts:
-        return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, n)
-    return Labels(
-        np.concatenate([p.owner for p in parts]),
-        pa.concat_arrays([p.names.cast(pa.string()) for p in parts]),
-        pa.concat_arrays([p.values.cast(pa.string()) for p in parts]),
-        n,
-    )
-
-
-def _const(value: str, n: int) -> pa.StringArray:
-    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, np.int64)))
-
-
 @dataclass
 class _Derived:
     """Series derived from points: base point, __name__ index, optional extra label."""
@@ -214,7 +119,7 @@ class _Derived:
         self.point.append(point)
         self.name.append(name)
         self.extra_kind.append(np.full(n, extra_kind, np.int64))
-        self.extra_value.append(extra_value if extra_value is not None else _const("", n))
+        self.extra_value.append(extra_value if extra_value is not None else const("", n))
         self.value.append(value)
         self.ts.append(ts)
         self.st.append(st)
@@ -318,7 +223,7 @@ def translate(batch: OtlpBatch) -> Translation:
         h.time_ns[bpt], h.start_ns[bpt], 1, format_floats(batch.bound[bpos], format_go_float),
     )  # fmt: skip
     inf_series = d.add(
-        hg, h.metric * 4 + _BUCKET, stale(count_f, h.flags), h.time_ns, h.start_ns, 1, _const("+Inf", len(h))
+        hg, h.metric * 4 + _BUCKET, stale(count_f, h.flags), h.time_ns, h.start_ns, 1, const("+Inf", len(h))
     )
 
     # Summaries.
@@ -346,11 +251,11 @@ def translate(batch: OtlpBatch) -> Translation:
     st = ns_to_ms(np.concatenate(d.st)) if n_derived else np.zeros(0, np.int64)
 
     # target_info
-    ti_labels, ti_ts = _target_info(batch, job, instance, metric_all, groups)
+    ti_labels, ti_ts = target_info(batch, job, instance, metric_all, groups)
     if ti_ts.size or ti_labels.n:
         metadata.setdefault(TARGET_INFO, (TARGET_INFO, "gauge", "Target metadata", ""))
     n_ti = ti_labels.n
-    series = _concat_labels(
+    series = concat_labels(
         [series_labels, Labels(ti_labels.owner + n_derived, ti_labels.names, ti_labels.values, 0)],
         n_derived + n_ti,
     )
@@ -409,7 +314,7 @@ def _base_labels(
     keep = np.asarray(pc.not_equal(keys, "__name__").fill_null(True), np.bool_) if len(keys) else owner > 0
     if not keep.all():
         owner, keys, values = owner[keep], keys.filter(pa.array(keep)), values.filter(pa.array(keep))
-    lab = _fold_collisions(owner, _sanitize_keys(keys), keys, values)
+    lab = fold_collisions(owner, sanitize_keys(keys), keys, values)
     res = batch.metric_resource[metric_all] if n_all else np.zeros(0, np.int64)
     parts = [lab]
     for label, per_res in (("job", job), ("instance", instance)):
@@ -425,8 +330,8 @@ def _base_labels(
                 parts[0] = Labels(cur.owner[~drop], cur.names.filter(k), cur.values.filter(k), 0)
         pts = np.flatnonzero(has[res])
         vals = pa.array(per_res, pa.string()).take(pa.array(res[pts]))
-        parts.append(Labels(pts, _const(label, pts.size), vals, 0))
-    out = _concat_labels(parts, n_all)
+        parts.append(Labels(pts, const(label, pts.size), vals, 0))
+    out = concat_labels(parts, n_all)
     order = np.argsort(out.owner, kind="stable")
     t = pa.array(order)
     return Labels(out.owner[order], out.names.take(t), out.values.take(t), n_all)
@@ -458,91 +363,14 @@ def _derive_labels(
     ids = np.arange(n, dtype=np.int64)
     xs = np.flatnonzero(extra_kind)
     extra_names = pa.array(["", "le", "quantile"], pa.string()).take(pa.array(extra_kind[xs]))
-    return _concat_labels(
+    return concat_labels(
         [
             Labels(series, names, values, 0),
-            Labels(ids, _const("__name__", n), name_table.take(pa.array(name_idx)), 0),
+            Labels(ids, const("__name__", n), name_table.take(pa.array(name_idx)), 0),
             Labels(xs, extra_names, extra_value.take(pa.array(xs)), 0),
         ],
         n,
     )
-
-
-def _target_info(
-    batch: OtlpBatch, job: list[str], instance: list[str], metric_all: I64, groups: list[Points]
-) -> tuple[Labels, I64]:
-    """One ``target_info`` series per resource with non-identifying attributes and a job or
-    instance, with samples from the resource's earliest to latest timestamp."""
-    n = batch.n_resources
-    if not n:
-        return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, 0), np.zeros(0, np.int64)
-    t_all = np.concatenate([p.time_ns for p in groups]).astype(np.uint64)
-    res = batch.metric_resource[metric_all] if metric_all.size else metric_all
-    lo = np.full(n, np.iinfo(np.uint64).max, np.uint64)
-    hi = np.zeros(n, np.uint64)
-    np.minimum.at(lo, res, t_all)
-    np.maximum.at(hi, res, t_all)
-    a = batch.resource_attrs
-    ident = np.isin(np.asarray(a.keys.to_pylist(), object), IDENTIFYING) if len(a) else np.zeros(0, np.bool_)
-    nonident = np.bincount(a.owner[~ident], minlength=n)
-    keep = ~ident
-    owner = a.owner[keep]
-    keys = a.keys.filter(pa.array(keep)) if len(a) else EMPTY_STRINGS
-    values = a.values.filter(pa.array(keep)) if len(a) else EMPTY_STRINGS
-    lab = _fold_collisions(owner, _sanitize_keys(keys), keys, values)
-    per_res: list[dict[str, str]] = [{} for _ in range(n)]
-    for o, k, v in zip(lab.owner.tolist(), lab.names.to_pylist(), lab.values.to_pylist(), strict=True):
-        per_res[o][k] = v
-    # Per resource (a handful per request): its label set, numbered, and its sample times.
-    set_ids: dict[frozenset[tuple[str, str]], int] = {}
-    sets: list[dict[str, str]] = []
-    set_of: list[np.ndarray] = []
-    times: list[np.ndarray] = []
-    total = 0
-    for r in range(n):
-        if not nonident[r] or lo[r] > hi[r]:
-            continue
-        labels = {k: v for k, v in per_res[r].items() if v != ""}
-        if job[r]:
-            labels["job"] = job[r]
-        if instance[r]:
-            labels["instance"] = instance[r]
-        if "job" not in labels and "instance" not in labels:
-            continue
-        labels["__name__"] = TARGET_INFO
-        # Prometheus writes one sample per half lookback delta from the earliest point to the
-        # latest; a request whose points span ages would make that unbounded (it would exhaust
-        # memory in Prometheus too), so it is refused past a generous bound.
-        total += int((hi[r] - lo[r]) // np.uint64(TARGET_INFO_INTERVAL_NS)) + 2
-        if total > MAX_TARGET_INFO_SAMPLES:
-            raise TranslationError(
-                f"resource points span too long a time for target_info: more than "
-                f"{MAX_TARGET_INFO_SAMPLES} samples at one per {TARGET_INFO_INTERVAL_NS // 10**9}s"
-            )
-        key = frozenset(labels.items())
-        if key not in set_ids:
-            set_ids[key] = len(sets)
-            sets.append(labels)
-        steps = np.arange(int(lo[r]), int(hi[r]), TARGET_INFO_INTERVAL_NS, dtype=np.uint64)
-        tms = np.append(steps // np.uint64(1_000_000), np.uint64(int(hi[r]) // 1_000_000)).astype(np.int64)
-        times.append(tms)
-        set_of.append(np.full(tms.size, set_ids[key], np.int64))
-    if not times:
-        return Labels(np.zeros(0, np.int64), EMPTY_STRINGS, EMPTY_STRINGS, 0), np.zeros(0, np.int64)
-    # One sample per (label set, ms), the first written (resources sharing a label set, or
-    # steps landing in one millisecond), each its own one-sample series as elsewhere here.
-    set_all, ts_all = np.concatenate(set_of), np.concatenate(times)
-    _, first = np.unique(np.stack([set_all, ts_all]), axis=1, return_index=True)
-    first.sort()
-    kept_set, kept_ts = set_all[first], ts_all[first]
-    n_labels = np.array([len(d) for d in sets], np.int64)
-    flat_names = pa.array([k for d in sets for k in d], pa.string())
-    flat_values = pa.array([v for d in sets for v in d.values()], pa.string())
-    counts = n_labels[kept_set]
-    owner = np.repeat(np.arange(kept_set.size, dtype=np.int64), counts)
-    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    gather = pa.array(np.repeat((np.cumsum(n_labels) - n_labels)[kept_set], counts) + within)
-    return Labels(owner, flat_names.take(gather), flat_values.take(gather), kept_set.size), kept_ts
 
 
 def _exemplars(batch: OtlpBatch, number_series: I64, bucket_series: I64, inf_series: I64, exp_series: I64,
@@ -586,7 +414,7 @@ def _exemplars(batch: OtlpBatch, number_series: I64, bucket_series: I64, inf_ser
         lab_out.append(_exemplar_labels(e.attrs, e.trace_id, e.span_id, sel, base))
         base += sel.size
     n = base
-    labels = _concat_labels(lab_out, n)
+    labels = concat_labels(lab_out, n)
     return np.concatenate(series_out), np.concatenate(ts_out), np.concatenate(val_out), labels
 
 
@@ -608,13 +436,13 @@ def _exemplar_labels(attrs: Attrs, trace: pa.Array, span: pa.Array, sel: I64, ba
     ids = np.arange(sel.size, dtype=np.int64) + base
     for name, arr in (("trace_id", tr), ("span_id", sp)):
         has = np.asarray(pc.greater(pc.utf8_length(arr), 0), np.bool_) if len(arr) else np.zeros(0, np.bool_)
-        parts.append(Labels(ids[has], _const(name, int(has.sum())), arr.filter(pa.array(has)), 0))
+        parts.append(Labels(ids[has], const(name, int(has.sum())), arr.filter(pa.array(has)), 0))
     if len(attrs):
         ok = (pos[attrs.owner] >= 0) & (runes[attrs.owner] <= MAX_EXEMPLAR_RUNES)
         ok &= ~np.asarray(pc.is_in(attrs.keys, value_set=pa.array(["trace_id", "span_id"])), np.bool_)
         m = pa.array(ok)
         parts.append(Labels(pos[attrs.owner[ok]], attrs.keys.filter(m), attrs.values.filter(m), 0))
-    return _concat_labels(parts, 0)
+    return concat_labels(parts, 0)
 
 
 __all__ = ["KIND_NAMES", "Translation", "TranslationError", "translate"]
