@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from otlp_requests import Request, build, otlp_json
 
 import promlake
 from promlake.ingest.otlp import decode_export_request, decode_export_request_json, translate
@@ -27,9 +27,7 @@ from promlake.ingest.otlp.receiver import store
 from promlake.ingest.otlp.translate import TranslationError
 from promlake.ingest.prompb import DecodeError
 
-pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
 mpb = pytest.importorskip("opentelemetry.proto.metrics.v1.metrics_pb2")
-Request = pb.ExportMetricsServiceRequest
 CUMULATIVE, DELTA = 2, 1
 
 # -- oracle: protobuf's parser, normalized to the decoder's columns ----------------------------
@@ -366,46 +364,6 @@ requests = st.builds(
         max_size=3,
     ),
 )
-
-
-def build(d: dict[str, Any]) -> Any:
-    req = Request()
-    json_format.ParseDict(_for_parse(d), req)
-    return req
-
-
-def _for_parse(x: Any) -> Any:
-    """ParseDict wants bytes as base64 and non-finite doubles as strings."""
-    if isinstance(x, dict):
-        return {k: _for_parse(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_for_parse(v) for v in x]
-    if isinstance(x, bytes):
-        return base64.b64encode(x).decode()
-    if isinstance(x, float) and not math.isfinite(x):
-        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
-    return x
-
-
-def otlp_json(req: Any, enums_as_ints: bool = True, snake: bool = False) -> bytes:
-    """OTLP/JSON: protojson's camelCase (or proto names) and int64-as-string, but hex ids."""
-    d = json_format.MessageToDict(
-        req, use_integers_for_enums=enums_as_ints, preserving_proto_field_name=snake
-    )
-
-    def fix(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {
-                k: (
-                    base64.b64decode(v).hex() if k in ("traceId", "spanId", "trace_id", "span_id") else fix(v)
-                )
-                for k, v in x.items()
-            }
-        if isinstance(x, list):
-            return [fix(v) for v in x]
-        return x
-
-    return json.dumps(fix(d)).encode()
 
 
 # -- decoder properties --------------------------------------------------------------------------

@@ -8,8 +8,6 @@ protobuf and JSON bodies must give the same rows.
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import struct
 from typing import Any
@@ -17,15 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from otlp_requests import build, otlp_json
 
 import promlake
 from promlake.ingest.otlp import decode_export_request, decode_export_request_json, translate
 from promlake.ingest.otlp.receiver import store
 from promlake.ingest.otlp.translate import TranslationError
 from promlake.ingest.remote_write import WriteError
-
-pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
-from google.protobuf import json_format  # noqa: E402
 
 S = 10**9
 STALE_BITS = 0x7FF0000000000002
@@ -41,32 +37,7 @@ def request(points: list[dict[str, Any]], name: str = "lat", unit: str = "s", te
     d = {"resource_metrics": [{"resource": RES, "scope_metrics": [{"metrics": [
         {"name": name, "unit": unit, "description": "Latency.", "exponential_histogram": {
             "aggregation_temporality": temporality, "data_points": points}}]}]}]}  # fmt: skip
-    return json_format.ParseDict(_for_parse(d), pb.ExportMetricsServiceRequest())
-
-
-def _for_parse(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _for_parse(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_for_parse(v) for v in x]
-    if isinstance(x, bytes):
-        return base64.b64encode(x).decode()
-    if isinstance(x, float) and not math.isfinite(x):
-        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
-    return x
-
-
-def otlp_json(req: Any) -> bytes:
-    d = json_format.MessageToDict(req)
-    for rm in d.get("resourceMetrics", []):  # OTLP/JSON ids are hex, not base64
-        for sm in rm.get("scopeMetrics", []):
-            for m in sm.get("metrics", []):
-                for p in m.get("exponentialHistogram", {}).get("dataPoints", []):
-                    for e in p.get("exemplars", []):
-                        for k in ("traceId", "spanId"):
-                            if k in e:
-                                e[k] = base64.b64decode(e[k]).hex()
-    return json.dumps(d).encode()
+    return build(d)
 
 
 def rows_of(tr: Any) -> list[dict[str, Any]]:
@@ -109,7 +80,7 @@ def reference_row(p: dict[str, Any]) -> dict[str, Any]:
 def both(req: Any) -> Any:
     """The translation of the protobuf body, checked equal to the JSON body's."""
     tr = translate(decode_export_request(req.SerializeToString()))
-    tr_json = translate(decode_export_request_json(otlp_json(req)))
+    tr_json = translate(decode_export_request_json(otlp_json(req, enums_as_ints=False)))
     assert rows_of(tr) == rows_of(tr_json)
     assert tr.histogram_series.tolist() == tr_json.histogram_series.tolist()
     return tr
@@ -212,7 +183,7 @@ def test_scale_limits(scale: int, ok: bool) -> None:
     with pytest.raises(TranslationError, match=f"Scale must be >= -4, was {scale}"):
         translate(decode_export_request(req.SerializeToString()))
     with pytest.raises(TranslationError, match=f"Scale must be >= -4, was {scale}"):
-        translate(decode_export_request_json(otlp_json(req)))
+        translate(decode_export_request_json(otlp_json(req, enums_as_ints=False)))
 
 
 def test_delta_temporality_is_refused_as_for_other_kinds() -> None:
@@ -253,7 +224,7 @@ def test_store_appends_native_histograms(tmp_path: Any) -> None:
         ]  # fmt: skip
         assert lake.metadata["lat_seconds"].type == "histogram"
         # Resending the same request is accepted (identical samples), JSON alike.
-        store(lake, otlp_json(request(pts)), "application/json")
+        store(lake, otlp_json(request(pts), enums_as_ints=False), "application/json")
         assert len(_lake_rows(lake, "lat_seconds")) == 2
 
 
