@@ -202,7 +202,7 @@ async def _cancel_on_disconnect(request: Request, token: CancelToken) -> None:
 
 
 def _answer(res: QueryResult, p: Params, grid: Grid | None, limit: int, started: float) -> Response:
-    body, truncated, _n_points = encode_result(res, grid=grid, limit=limit)
+    body, truncated = encode_result(res, grid=grid, limit=limit)
     warnings = list(res.warnings)
     if truncated:
         warnings.append(_TRUNCATED)

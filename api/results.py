@@ -31,18 +31,18 @@ class Grid:
     step: int
 
 
-def encode_result(res: QueryResult, *, grid: Grid | None, limit: int = 0) -> tuple[bytes, bool, int]:
-    """(``resultType``/``result`` members as JSON, whether ``limit`` cut series, points written)."""
+def encode_result(res: QueryResult, *, grid: Grid | None, limit: int = 0) -> tuple[bytes, bool]:
+    """(``resultType``/``result`` members as JSON, whether ``limit`` cut series)."""
     if res.type is ValueType.STRING:
         at = int(res.points.column("t")[0].as_py()) if res.points.num_rows else 0
         body = f'"resultType":"string","result":[{encode.json_number(at / 1000)},{encode.json_string(res.string or "")}]'
-        return body.encode(), False, 1
+        return body.encode(), False
     if res.type is ValueType.SCALAR and grid is None:
         times = res.points.column("t").to_numpy()
         vals = res.points.column("v").to_numpy()
         value = format_float_f(float(vals[-1])) if len(vals) else "0"
         at_text = encode.json_number(int(times[-1]) / 1000) if len(times) else "0"
-        return f'"resultType":"scalar","result":[{at_text},"{value}"]'.encode(), False, 1
+        return f'"resultType":"scalar","result":[{at_text},"{value}"]'.encode(), False
     if res.type is ValueType.SCALAR:
         labels = pa.array(["{}"], encode.LARGE)
         counts = np.array([res.points.num_rows])
@@ -70,7 +70,7 @@ def encode_result(res: QueryResult, *, grid: Grid | None, limit: int = 0) -> tup
     else:
         result = _matrix(labels, counts, ts, v)
     body = b'"resultType":"' + kind.encode() + b'","result":[' + result + b"]"
-    return body, truncated, len(t)
+    return body, truncated
 
 
 def _matrix(labels: pa.Array, counts: np.ndarray, ts: pa.Array, v: np.ndarray) -> bytes:
