@@ -164,6 +164,8 @@ class HeadGeneration:
         pos = np.searchsorted(self._sorted, sids)
         pos_c = np.minimum(pos, len(self._sorted) - 1)
         known = (pos < len(self._sorted)) & (self._sorted[pos_c] == sids)
+        # Only a time not after the series' newest float can hold one (as in _conflicts).
+        known &= ts <= np.where(known, self.last_ts[self._sorted_ref[pos_c]], NO_TS)
         if known.any():
             hit, _ = self._lookup(self._sorted_ref[pos_c[known]], ts[known])
             out[np.flatnonzero(known)[hit]] = True

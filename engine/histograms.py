@@ -15,7 +15,7 @@ bit-identical one is dropped; a float and a histogram at the same (series, ts) c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -145,6 +145,11 @@ class HeadHistograms:
     n: int = 0
     mint: int = np.iinfo(np.int64).max
     maxt: int = np.iinfo(np.int64).min
+    # The series held (sorted) and each one's newest timestamp: a (series, ts) can only be
+    # held already if ts is not newer, so in-order writes never search the held rows (as the
+    # float head's last_ts does), and float commits for other series never touch them.
+    _sids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    _newest: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     @classmethod
     def empty(cls) -> HeadHistograms:
@@ -162,7 +167,7 @@ class HeadHistograms:
             if clash.height:
                 _raise(clash)
         fresh = first.drop("_i")
-        if self.n:
+        if self._maybe_held(fresh["series_id"].to_numpy(), fresh["ts"].to_numpy()).any():
             held = _frame(self.table()).select("series_id", "ts", *VALUE_COLUMNS)
             hit = fresh.join(held, on=["series_id", "ts"], how="inner", suffix="_held")
             if hit.height:
@@ -174,18 +179,36 @@ class HeadHistograms:
 
     def conflicts_with(self, sids: np.ndarray, ts: np.ndarray) -> tuple[int, int] | None:
         """A (series, ts) among the given that already holds a histogram here, if any."""
-        if not self.n or not len(sids):
+        maybe = self._maybe_held(sids, ts)
+        if not maybe.any():
             return None
         held = _frame(self.table()).select("series_id", "ts")
-        asked = pl.DataFrame({"series_id": sids, "ts": ts})
+        asked = pl.DataFrame({"series_id": sids[maybe], "ts": ts[maybe]})
         hit = asked.join(held, on=["series_id", "ts"], how="semi")
         if not hit.height:
             return None
         return int(hit["series_id"][0]), int(hit["ts"][0])
 
+    def _maybe_held(self, sids: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Which (series, ts) pairs could be held: the series is, and ts is not newer."""
+        if not len(self._sids) or not len(sids):
+            return np.zeros(len(sids), bool)
+        pos = np.minimum(np.searchsorted(self._sids, sids), len(self._sids) - 1)
+        return (self._sids[pos] == sids) & (ts <= self._newest[pos])
+
     def append(self, rows: pa.Table) -> None:
         if rows.num_rows == 0:
             return
+        sids, ts_np = rows.column("series_id").to_numpy(), rows.column("ts").to_numpy()
+        ids, inverse = np.unique(sids, return_inverse=True)
+        newest = np.full(len(ids), np.iinfo(np.int64).min)
+        np.maximum.at(newest, inverse, ts_np)
+        all_ids = np.union1d(self._sids, ids)
+        merged = np.full(len(all_ids), np.iinfo(np.int64).min)
+        merged[np.searchsorted(all_ids, self._sids)] = self._newest
+        at = np.searchsorted(all_ids, ids)
+        merged[at] = np.maximum(merged[at], newest)
+        self._sids, self._newest = all_ids, merged
         self.tables.append(rows)
         self.n += rows.num_rows
         ts = rows.column("ts")

@@ -279,17 +279,15 @@ class Lake:
         (series, ts) that holds a float sample in the head or in this commit, as Prometheus's
         head refuses a histogram where a float is (and the reverse)."""
         head = self.head
+        hit = head.histograms.conflicts_with(floats.sids, floats.ts)
+        if hit is not None:
+            raise DuplicateSampleError(1, *hit)
         if not hists:
-            if head.histograms.n and len(floats.sids):
-                hit = head.histograms.conflicts_with(floats.sids, floats.ts)
-                if hit is not None:
-                    raise DuplicateSampleError(1, *hit)
             return histograms.HISTOGRAMS_SCHEMA.empty_table()
         rows = pa.concat_tables(
             [histograms.with_series(h.rows, b_ids[h.index]) for h, b_ids in zip(hists, ids, strict=True)]
         )
-        h_ts = rows.column("ts").to_numpy()
-        self._check_bounds(h_ts)
+        self._check_bounds(rows.column("ts").to_numpy())
         rows = head.histograms.prepare(rows)
         h_ids, h_ts = rows.column("series_id").to_numpy(), rows.column("ts").to_numpy()
         clash = head.floats_at(h_ids, h_ts)
@@ -301,9 +299,6 @@ class Lake:
         if clash.any():
             i = int(np.flatnonzero(clash)[0])
             raise DuplicateSampleError(int(clash.sum()), int(h_ids[i]), int(h_ts[i]))
-        hit = head.histograms.conflicts_with(floats.sids, floats.ts)
-        if hit is not None:
-            raise DuplicateSampleError(1, *hit)
         return rows
 
     def _check_bounds(self, ts: np.ndarray) -> None:

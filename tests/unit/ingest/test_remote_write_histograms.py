@@ -314,3 +314,20 @@ def test_bucket_index_past_32_bits_is_refused(tmp_path):
     h = {**LATENCY, "positive_spans": [(2**31 - 1, 0), (2**31 - 1, 3)]}
     with promlake.open(tmp_path) as lake, pytest.raises(WriteError, match="32 bits"):
         store(lake, _v1_request([h]), V1)
+
+
+def test_an_older_histogram_resent_after_newer_ones_is_still_checked(tmp_path):
+    later = {**LATENCY, "timestamp": 120_000}
+    with promlake.open(tmp_path) as lake:
+        store(lake, _v1_request([LATENCY, later]), V1)
+        store(lake, _v1_request([LATENCY]), V1)  # out of order, identical: dropped
+        assert len(_rows(lake, "rpc_seconds")) == 2
+        with pytest.raises(StorageError, match="duplicate sample"):
+            store(lake, _v1_request([{**LATENCY, "sum": 1.0}]), V1)
+        c = reference.v1_classes()
+        req = c["WriteRequest"]()
+        ts = req.timeseries.add()
+        ts.labels.add(name="__name__", value="rpc_seconds")
+        ts.samples.add(value=1.0, timestamp=60_000)  # a float where an older histogram is
+        with pytest.raises(StorageError, match="duplicate sample"):
+            store(lake, req.SerializeToString(), V1)
